@@ -1,0 +1,1 @@
+"""The application layer: commands, their handlers, the message bus and its wiring."""

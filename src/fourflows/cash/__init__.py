@@ -1,0 +1,1 @@
+"""The cash flow (金流): payments, refunds, the ledger, invoices and payouts."""

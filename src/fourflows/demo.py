@@ -1,0 +1,139 @@
+"""The walkthrough `fourflows demo` prints: what the library can do so far."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from fourflows.adapters.fakes import FixedClock, SequentialIds
+from fourflows.adapters.memory import MemoryStore, RecordingPublisher
+from fourflows.app.bootstrap import in_memory_bus
+from fourflows.app.commands import CancelRefund, ConfirmRefund, RequestRefund
+from fourflows.cash.refund import Refund
+from fourflows.errors import FourFlowsError
+from fourflows.events import Flow
+from fourflows.machines import registered_machines
+from fourflows.money import (
+    Money,
+    Precision,
+    Rounding,
+    allocate,
+    format_money,
+    round_money,
+    sum_money,
+)
+
+__all__ = ["run"]
+
+Out = Callable[[str], None]
+
+
+def _heading(out: Out, title: str) -> None:
+    out("")
+    out(title)
+    out("=" * len(title))
+
+
+def _flows(out: Out) -> None:
+    _heading(out, "The five flows")
+    for flow in Flow:
+        out(f"  {flow.value:<12} {flow.chinese}")
+
+
+def _money(out: Out) -> None:
+    _heading(out, "Money: exact, rounded on purpose, split without losing a cent")
+    lines = {
+        "T-shirt x2": Money("1180", "TWD"),
+        "Socks x1": Money("350", "TWD"),
+        "Jacket x1": Money("1290", "TWD"),
+    }
+    subtotal = sum_money(lines.values())
+    discount = Money("100", "TWD")
+    out(f"  cart subtotal {subtotal}; a {discount} discount spread over the lines by value:")
+    parts = allocate(discount, list(lines.values()))
+    for (label, amount), part in zip(lines.items(), parts, strict=True):
+        out(f"    {label:<11} {amount!s:>9}  -{part!s:>9}")
+    out(f"    the parts sum to {sum_money(parts)}, exactly the discount")
+    three = allocate(Money("100", "TWD"), [1, 1, 1])
+    out(f"  100 TWD in three equal parts: {', '.join(str(p) for p in three)}")
+    half = Money("2.345", "USD")
+    out(
+        f"  {half} rounded half-up {round_money(half)}, "
+        f"half-even {round_money(half, rounding=Rounding.HALF_EVEN)}"
+    )
+    price = Money("1234.5", "TWD")
+    out(
+        f"  {price}: minor unit {Precision.minor_unit('TWD')}, "
+        f"cash {Precision.cash('TWD')} -> pay {round_money(price, Precision.cash('TWD'))} in cash"
+    )
+    chf = Money("9.97", "CHF")
+    out(f"  {chf} paid in Swiss cash (steps of 0.05): {round_money(chf, Precision.cash('CHF'))}")
+    for locale in ("en", "zh_TW", "zh_CN"):
+        out(f"  shown in {locale:<5}: {format_money(price, locale, cash=True)}")
+    try:
+        Money(0.1, "TWD")
+    except FourFlowsError as error:
+        out(f"  Money(0.1, 'TWD') -> {type(error).__name__}: {error}")
+
+
+def _machines(out: Out) -> None:
+    _heading(out, "State machines, declared once as data")
+    for machine in registered_machines():
+        spec = machine.spec
+        out(f"  {spec.name}: {spec.description}")
+        out(f"    states: {', '.join(spec.states)} (final: {', '.join(spec.final)})")
+        for state in spec.states:
+            allowed = machine.allowed_events(state)
+            if allowed:
+                out(f"    from {state}: {', '.join(allowed)}")
+    out("  diagrams: fourflows diagram NAME  (Mermaid, drawn by `transitions` from the spec)")
+
+
+def _cash_flow(out: Out) -> None:
+    _heading(out, "A refund through the message bus (cash flow, 金流)")
+    clock = FixedClock(datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
+    timeline = RecordingPublisher()
+    store = MemoryStore()
+    bus = in_memory_bus(
+        store=store, clock=clock, ids=SequentialIds(), publishers={"timeline": timeline}
+    )
+    first = bus.handle(
+        RequestRefund(
+            payment_id="pay-0001",
+            amount=Money("350", "TWD"),
+            reason="socks arrived torn",
+        )
+    )
+    clock.advance(timedelta(minutes=5))
+    out(f"  {first}: {bus.handle(ConfirmRefund(refund_id=first, provider_ref='gw-8812'))}")
+    second = bus.handle(
+        RequestRefund(payment_id="pay-0002", amount=Money("1290", "TWD"), reason="changed mind")
+    )
+    clock.advance(timedelta(minutes=1))
+    out(
+        f"  {second}: "
+        f"{bus.handle(CancelRefund(refund_id=second, reason='customer kept the jacket'))}"
+    )
+    try:
+        bus.handle(CancelRefund(refund_id=first, reason="too late"))
+    except FourFlowsError as error:
+        out(f"  a wrong move is refused and changes nothing: {error}")
+    with store.unit_of_work() as uow:
+        kept = uow.repository(Refund).get(first)
+        out(f"  {kept.id} is still {kept.state!r} at version {kept.version}")
+    out("  timeline (every event committed, in order):")
+    for event in timeline.events:
+        out(
+            f"    {event.occurred_at:%H:%M} {event.flow.chinese:<4} {event.aggregate_id} "
+            f"#{event.sequence} {event.name()}"
+        )
+
+
+def run(out: Out = print) -> None:
+    """Print the walkthrough through ``out``."""
+    out("fourflows: the four flows of e-commerce, and after-sales service")
+    _flows(out)
+    _money(out)
+    _machines(out)
+    _cash_flow(out)
+    out("")

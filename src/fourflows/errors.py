@@ -1,0 +1,131 @@
+"""Every error fourflows raises, under one root.
+
+Catch `FourFlowsError` to catch them all, or a subclass to catch one meaning.
+Each error that is also a builtin kind of error subclasses that builtin too, so
+``except ValueError`` keeps working around fourflows calls.
+
+```
+FourFlowsError
+├── InvalidInput (ValueError)            a value is outside what is allowed
+│   ├── FloatNotAllowed (TypeError)      a float was given where money is meant
+│   └── CurrencyMismatch (TypeError)     two currencies were mixed
+├── InvalidTransition                    a state machine was asked for a move it
+│   └── GuardRejected                    does not declare, or whose guard refused
+├── NotFound (LookupError)               no such aggregate, machine or event type
+└── ConcurrencyConflict                  someone else saved the aggregate first
+```
+
+Messages name the offending value and what is allowed instead. An operation
+that raises leaves every aggregate and store as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "ConcurrencyConflict",
+    "CurrencyMismatch",
+    "FloatNotAllowed",
+    "FourFlowsError",
+    "GuardRejected",
+    "InvalidInput",
+    "InvalidTransition",
+    "NotFound",
+]
+
+
+class FourFlowsError(Exception):
+    """The root of every error fourflows raises."""
+
+
+class InvalidInput(FourFlowsError, ValueError):
+    """A value is not allowed here; the message names it and what is allowed."""
+
+
+class FloatNotAllowed(InvalidInput, TypeError):
+    """A float was given where an exact amount is needed.
+
+    Floats cannot hold most decimal fractions exactly (``0.1 + 0.2 != 0.3``), so
+    money takes `str`, `int` or `decimal.Decimal` only.
+    """
+
+    def __init__(self, value: float, where: str = "an amount") -> None:
+        super().__init__(
+            f"{where} must be str, int or Decimal, not the float {value!r}; "
+            f"write it as a string, e.g. {str(value)!r}"
+        )
+        self.value = value
+
+
+class CurrencyMismatch(InvalidInput, TypeError):
+    """Two different currencies met where one is required."""
+
+    def __init__(self, expected: str, got: str, operation: str = "combine") -> None:
+        super().__init__(f"cannot {operation} {got} with {expected}: one currency is required")
+        self.expected = expected
+        self.got = got
+
+
+def _listed(names: Iterable[str], empty: str) -> str:
+    ordered = sorted(names)
+    return ", ".join(repr(name) for name in ordered) if ordered else empty
+
+
+class InvalidTransition(FourFlowsError):
+    """A state machine was asked for an event it does not allow from the current state.
+
+    Attributes name the machine, the aggregate, its current state, the refused
+    event and the events that are allowed from that state.
+    """
+
+    def __init__(
+        self,
+        *,
+        machine: str,
+        aggregate_id: str,
+        state: str,
+        event: str,
+        allowed: Iterable[str],
+        reason: str = "",
+    ) -> None:
+        self.machine = machine
+        self.aggregate_id = aggregate_id
+        self.state = state
+        self.event = event
+        self.allowed: tuple[str, ...] = tuple(sorted(allowed))
+        because = reason or f"{event!r} is not a move from {state!r}"
+        super().__init__(
+            f"{machine} {aggregate_id!r} in state {state!r} cannot {event!r}: {because}; "
+            f"allowed from {state!r}: {_listed(self.allowed, 'none, it is a final state')}"
+        )
+
+
+class GuardRejected(InvalidTransition):
+    """The move is declared, but its guard refused it in the aggregate's present condition."""
+
+
+class NotFound(FourFlowsError, LookupError):
+    """Nothing is known under the given name or id."""
+
+    def __init__(self, kind: str, key: str, known: Iterable[str] | None = None) -> None:
+        message = f"no {kind} {key!r}"
+        if known is not None:
+            message += f"; known: {_listed(known, 'none')}"
+        super().__init__(message)
+        self.kind = kind
+        self.key = key
+
+
+class ConcurrencyConflict(FourFlowsError):
+    """An aggregate changed in the store after it was loaded; reload and retry."""
+
+    def __init__(self, kind: str, key: str, expected: int, found: int) -> None:
+        super().__init__(
+            f"{kind} {key!r} was saved by someone else: loaded at version {expected}, "
+            f"the store now has version {found}; reload it and try again"
+        )
+        self.kind = kind
+        self.key = key
+        self.expected = expected
+        self.found = found

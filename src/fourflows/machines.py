@@ -1,0 +1,425 @@
+"""The state-machine kernel every aggregate uses.
+
+A machine is declared once, as data, in a `MachineSpec`: its states, the
+initial state, the final states, and its transitions, each with the domain
+event it records and the guards that must pass. `StateMachine` builds the
+spec into a `transitions` machine once per aggregate class: that machine is
+the single source of truth, and the kernel compiles it into a dispatch table
+``(state, event) → candidates`` so that firing an event is a dictionary lookup,
+not a walk through the library's callbacks. The machine holds no aggregate:
+aggregates are plain slotted objects that carry their own ``state``.
+
+Firing an event (`StateMachine.fire`) either
+
+* finds the first candidate whose guards all pass, builds its domain event,
+  then sets the state, bumps the version and records the event — in that
+  order, so that an error while checking or building leaves the aggregate
+  exactly as it was; or
+* raises `InvalidTransition` (no such move from this state) or
+  `GuardRejected` (the move exists but a guard refused it), naming the
+  state, the event and the events allowed from here.
+
+Neither machines nor aggregates lock: an aggregate is used by one thread at a
+time, which the unit of work guarantees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+import attrs
+from transitions import Machine as _EngineMachine
+from transitions import Transition as _EngineTransition
+from transitions.core import EventData
+from transitions.extensions.diagrams import GraphMachine
+
+from fourflows.errors import GuardRejected, InvalidInput, InvalidTransition, NotFound
+from fourflows.events import DomainEvent
+
+if TYPE_CHECKING:
+    from fourflows.aggregates import Aggregate
+
+__all__ = [
+    "Guard",
+    "MachineSpec",
+    "StateMachine",
+    "Transition",
+    "machine_named",
+    "register_machine",
+    "registered_machines",
+]
+
+A = TypeVar("A", bound="Aggregate")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _name(kind: str, value: object) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidInput(f"{kind} must be a snake_case name such as 'paid', not {value!r}")
+    return value
+
+
+def _guard_name(value: object) -> str:
+    return _name("a guard name", value)
+
+
+def _event_name(value: object) -> str:
+    return _name("an event", value)
+
+
+def _state_name(value: object) -> str:
+    return _name("a state", value)
+
+
+def _machine_name(value: object) -> str:
+    return _name("a machine name", value)
+
+
+def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Guard(Generic[A]):
+    """A named condition a transition needs, with the rule it enforces in words.
+
+    ``check(aggregate, data)`` gets the aggregate and the keyword data the
+    event was fired with, and returns whether the move may happen. It must
+    not change anything.
+    """
+
+    name: str = attrs.field(converter=_guard_name)
+    check: Callable[[A, Mapping[str, Any]], bool]
+    rule: str
+
+    @property
+    def __name__(self) -> str:
+        """The guard's name, which `transitions` shows in diagrams."""
+        return self.name
+
+    def __call__(self, event_data: EventData) -> bool:
+        """Evaluate the guard the way the `transitions` engine calls a condition."""
+        return self.check(cast(A, event_data.model), event_data.kwargs)
+
+
+def _states(value: str | Iterable[str]) -> tuple[str, ...]:
+    names = (value,) if isinstance(value, str) else tuple(value)
+    return tuple(_name("a state", name) for name in names)
+
+
+@attrs.frozen
+class Transition(Generic[A]):
+    """One declared move: on ``event``, from any of ``source`` to ``dest``.
+
+    ``records`` is the domain event type the move records; ``guards`` must all
+    pass. Several transitions may share an event and a source: the first whose
+    guards pass is taken, as in `transitions`.
+    """
+
+    event: str = attrs.field(converter=_event_name)
+    source: tuple[str, ...] = attrs.field(converter=_states)
+    dest: str = attrs.field(converter=_state_name)
+    records: type[DomainEvent]
+    guards: tuple[Guard[A], ...] = attrs.field(default=(), converter=_tuple)
+
+
+@attrs.frozen
+class MachineSpec(Generic[A]):
+    """A state machine declared as data.
+
+    ``created`` is the domain event recorded when an aggregate begins its life
+    in the initial state (`StateMachine.start`). Checked when created: states are unique, the initial and final states
+    and every transition's ends are declared states, no transition leaves a
+    final state, every state can be reached from the initial one, every
+    state that is not final has a way out, and no unguarded transition
+    hides a later one for the same event and source.
+    """
+
+    name: str = attrs.field(converter=_machine_name)
+    states: tuple[str, ...] = attrs.field(converter=_states)
+    initial: str
+    final: tuple[str, ...] = attrs.field(converter=_states)
+    transitions: tuple[Transition[A], ...] = attrs.field(converter=_tuple)
+    created: type[DomainEvent]
+    description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        states = set(self.states)
+        if len(states) != len(self.states) or not states:
+            raise InvalidInput(f"machine {self.name!r}: states must be unique and non-empty")
+        if self.initial not in states:
+            raise InvalidInput(
+                f"machine {self.name!r}: initial state {self.initial!r} is not one of {self.states}"
+            )
+        for state in self.final:
+            if state not in states:
+                raise InvalidInput(
+                    f"machine {self.name!r}: final state {state!r} is not one of {self.states}"
+                )
+        seen: dict[tuple[str, str], Transition[A]] = {}
+        for move in self.transitions:
+            for end in (*move.source, move.dest):
+                if end not in states:
+                    raise InvalidInput(
+                        f"machine {self.name!r}: {move.event!r} names the unknown state {end!r}"
+                    )
+            for source in move.source:
+                if source in self.final:
+                    raise InvalidInput(
+                        f"machine {self.name!r}: {move.event!r} leaves the final state {source!r}"
+                    )
+                earlier = seen.get((source, move.event))
+                if earlier is not None and not earlier.guards:
+                    raise InvalidInput(
+                        f"machine {self.name!r}: {move.event!r} from {source!r} to {move.dest!r} "
+                        f"can never happen: an unguarded move to {earlier.dest!r} comes first"
+                    )
+                seen[(source, move.event)] = move
+        reached = {self.initial}
+        frontier = [self.initial]
+        while frontier:
+            here = frontier.pop()
+            for move in self.transitions:
+                if here in move.source and move.dest not in reached:
+                    reached.add(move.dest)
+                    frontier.append(move.dest)
+        unreachable = [s for s in self.states if s not in reached]
+        if unreachable:
+            raise InvalidInput(f"machine {self.name!r}: states {unreachable} cannot be reached")
+        stuck = [
+            s
+            for s in self.states
+            if s not in self.final and not any(s in move.source for move in self.transitions)
+        ]
+        if stuck:
+            raise InvalidInput(
+                f"machine {self.name!r}: states {stuck} have no way out; declare them final"
+            )
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """Every event name, in declaration order."""
+        return tuple(dict.fromkeys(move.event for move in self.transitions))
+
+
+class _RecordingTransition(_EngineTransition):
+    """A `transitions` transition that also knows the domain event it records."""
+
+    def __init__(self, *args: Any, records: type[DomainEvent], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.records = records
+
+
+class _Engine(_EngineMachine):
+    transition_cls = _RecordingTransition
+
+
+@attrs.frozen
+class Candidate(Generic[A]):
+    """A compiled move: where it goes, what must pass, what it records."""
+
+    dest: str
+    guards: tuple[Guard[A], ...]
+    records: type[DomainEvent]
+
+
+def _engine_transitions(spec: MachineSpec[A], *, recording: bool) -> list[dict[str, Any]]:
+    moves = []
+    for move in spec.transitions:
+        declared: dict[str, Any] = {
+            "trigger": move.event,
+            "source": list(move.source),
+            "dest": move.dest,
+            "conditions": list(move.guards),
+        }
+        if recording:
+            declared["records"] = move.records
+        moves.append(declared)
+    return moves
+
+
+class StateMachine(Generic[A]):
+    """A `MachineSpec` built into a `transitions` engine and compiled for dispatch.
+
+    Build one per aggregate class, at import time; it never holds an aggregate.
+    """
+
+    __slots__ = ("_allowed", "_engine", "_table", "spec")
+
+    def __init__(self, spec: MachineSpec[A]) -> None:
+        self.spec = spec
+        self._engine = _Engine(
+            model=None,
+            states=list(spec.states),
+            initial=spec.initial,
+            transitions=_engine_transitions(spec, recording=True),
+            auto_transitions=False,
+            send_event=True,
+            name=spec.name,
+        )
+        self._table: dict[tuple[str, str], tuple[Candidate[A], ...]] = {}
+        for event_name, event in self._engine.events.items():
+            for source, moves in event.transitions.items():
+                self._table[(source, event_name)] = tuple(
+                    Candidate(
+                        dest=str(move.dest),
+                        guards=tuple(cast(Guard[A], c.func) for c in move.conditions),
+                        records=cast(_RecordingTransition, move).records,
+                    )
+                    for move in moves
+                )
+        self._allowed: dict[str, tuple[str, ...]] = {
+            state: tuple(sorted(self._engine.get_triggers(state))) for state in spec.states
+        }
+
+    def __repr__(self) -> str:
+        return f"<StateMachine {self.spec.name!r}: {len(self.spec.states)} states>"
+
+    @property
+    def name(self) -> str:
+        """The machine's name, e.g. ``'refund'``."""
+        return self.spec.name
+
+    @property
+    def engine(self) -> Any:
+        """The `transitions` machine this one is compiled from (model-less; never add models)."""
+        return self._engine
+
+    @property
+    def table(self) -> Mapping[tuple[str, str], tuple[Candidate[A], ...]]:
+        """The compiled dispatch table: ``(state, event)`` → candidate moves, in order."""
+        return self._table
+
+    def allowed_events(self, state: str) -> tuple[str, ...]:
+        """The events declared from ``state``, sorted (guards not evaluated)."""
+        try:
+            return self._allowed[state]
+        except KeyError:
+            raise NotFound(f"state of the {self.name} machine", state, self.spec.states) from None
+
+    def is_final(self, state: str) -> bool:
+        """Whether ``state`` is final: nothing can happen after it."""
+        return state in self.spec.final
+
+    def can(self, aggregate: A, event: str, **data: Any) -> bool:
+        """Whether firing ``event`` with ``data`` would succeed now (guards evaluated)."""
+        try:
+            self._choose(aggregate, event, data)
+        except InvalidTransition:
+            return False
+        return True
+
+    def start(self, aggregate: A, *, at: datetime, **data: Any) -> DomainEvent:
+        """Record the spec's ``created`` event on a brand-new aggregate (version 0)."""
+        if aggregate.version != 0 or aggregate.state != self.spec.initial:
+            raise InvalidTransition(
+                machine=self.name,
+                aggregate_id=aggregate.id,
+                state=aggregate.state,
+                event="start",
+                allowed=self.allowed_events(aggregate.state),
+                reason=f"it has already begun (version {aggregate.version})",
+            )
+        recorded = self.spec.created(aggregate_id=aggregate.id, sequence=1, occurred_at=at, **data)
+        aggregate._apply(self.spec.initial, recorded)
+        return recorded
+
+    def fire(self, aggregate: A, event: str, *, at: datetime, **data: Any) -> DomainEvent:
+        """Move ``aggregate`` on ``event`` and record the event's domain event.
+
+        ``at`` is when it happened (timezone-aware); ``data`` goes to the
+        guards and becomes the domain event's fields.
+        """
+        candidate = self._choose(aggregate, event, data)
+        recorded = candidate.records(
+            aggregate_id=aggregate.id,
+            sequence=aggregate.version + 1,
+            occurred_at=at,
+            **data,
+        )
+        aggregate._apply(candidate.dest, recorded)
+        return recorded
+
+    def _choose(self, aggregate: A, event: str, data: Mapping[str, Any]) -> Candidate[A]:
+        state = aggregate.state
+        candidates = self._table.get((state, event))
+        if candidates is None:
+            reason = "" if event in self.spec.events else f"{self.name} has no event {event!r}"
+            raise InvalidTransition(
+                machine=self.name,
+                aggregate_id=aggregate.id,
+                state=state,
+                event=event,
+                allowed=self._allowed.get(state, ()),
+                reason=reason,
+            )
+        refused: list[Guard[A]] = []
+        for candidate in candidates:
+            failed = next((g for g in candidate.guards if not g.check(aggregate, data)), None)
+            if failed is None:
+                return candidate
+            refused.append(failed)
+        raise GuardRejected(
+            machine=self.name,
+            aggregate_id=aggregate.id,
+            state=state,
+            event=event,
+            allowed=self._allowed[state],
+            reason="; ".join(f"guard {g.name!r} refused it ({g.rule})" for g in refused),
+        )
+
+    def mermaid(self) -> str:
+        """The machine as a Mermaid state diagram, drawn by `transitions` from the spec."""
+        spec = self.spec
+        drawer = GraphMachine(
+            model=None,
+            states=list(spec.states),
+            initial=spec.initial,
+            transitions=_engine_transitions(spec, recording=False),
+            auto_transitions=False,
+            send_event=True,
+            graph_engine="mermaid",
+            show_conditions=True,
+            title=spec.name,
+        )
+        graph = drawer._get_graph(SimpleNamespace(), title=spec.name, force_new=True)
+        # Keep the structure; leave colours to whoever renders the diagram.
+        lines = [
+            line
+            for line in str(graph.draw(None)).rstrip("\n").split("\n")
+            if line.strip() and not line.lstrip().startswith(("classDef ", "Class "))
+        ]
+        lines.extend(f"  {state} --> [*]" for state in spec.final)
+        return "\n".join(lines) + "\n"
+
+
+_MACHINES: dict[str, StateMachine[Any]] = {}
+
+M = TypeVar("M", bound=StateMachine[Any])
+
+
+def register_machine(machine: M) -> M:
+    """List ``machine`` for the CLI and the docs (by its name, which must be new)."""
+    known = _MACHINES.get(machine.name)
+    if known is not None and known is not machine:
+        raise InvalidInput(f"a machine named {machine.name!r} is already registered")
+    _MACHINES[machine.name] = machine
+    return machine
+
+
+def registered_machines() -> tuple[StateMachine[Any], ...]:
+    """Every registered machine, sorted by name."""
+    return tuple(_MACHINES[name] for name in sorted(_MACHINES))
+
+
+def machine_named(name: str) -> StateMachine[Any]:
+    """The registered machine called ``name``; `NotFound` lists the known ones."""
+    try:
+        return _MACHINES[name]
+    except KeyError:
+        raise NotFound("machine", name, _MACHINES) from None

@@ -1,0 +1,163 @@
+"""Ports: everything outside the domain reaches it through these protocols.
+
+Each port says what it promises and how it fails. fourflows ships an
+in-memory or fake adapter for every port (`fourflows.adapters`) and a
+contract suite (`fourflows.testing.contracts`) that any adapter, ours or an
+integrator's, can run to prove it keeps the promises below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+
+import attrs
+
+from fourflows.aggregates import Aggregate
+from fourflows.events import DomainEvent
+
+__all__ = [
+    "Clock",
+    "EventPublisher",
+    "IdSource",
+    "Outbox",
+    "OutboxRecord",
+    "Repository",
+    "UnitOfWork",
+]
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Clock(Protocol):
+    """Tells the time. The domain never reads a clock of its own."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware. Never fails."""
+        ...
+
+
+class IdSource(Protocol):
+    """Hands out new ids. Ids are never reused, even after a rollback."""
+
+    def next_id(self, kind: str) -> str:
+        """A new id for an aggregate of ``kind`` (e.g. ``'refund'``). Never fails."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Carries committed domain events out of the process (a broker, a webhook, a log).
+
+    ``publish`` may be called again with an event it already took after a
+    crash or a retry; it must treat ``(aggregate_id, sequence)`` as the
+    event's identity and ignore repeats. Raising any exception means "not
+    delivered": the event stays in the outbox and is offered again later.
+    """
+
+    def publish(self, event: DomainEvent) -> None:
+        """Deliver ``event``, or raise to have it offered again later."""
+        ...
+
+
+class Repository(Protocol[A]):
+    """The aggregates of one class inside a unit of work.
+
+    What ``get`` returns belongs to the unit of work: changes to it are
+    saved by ``commit`` and thrown away by ``rollback``.
+    """
+
+    def get(self, id: str) -> A:
+        """The aggregate with ``id``; raises `NotFound` if there is none."""
+        ...
+
+    def find(self, id: str) -> A | None:
+        """The aggregate with ``id``, or ``None``."""
+        ...
+
+    def add(self, aggregate: A) -> None:
+        """Track a new aggregate; raises `InvalidInput` if its id is taken."""
+        ...
+
+
+@attrs.frozen
+class OutboxRecord:
+    """A committed event waiting to be handed to its consumers.
+
+    ``position`` orders records in commit order; ``delivered_to`` names the
+    consumers that already took it; ``failures`` keeps the last error of
+    each consumer that raised.
+    """
+
+    position: int
+    event: DomainEvent
+    delivered_to: frozenset[str] = frozenset()
+    failures: tuple[tuple[str, str], ...] = ()
+
+
+class Outbox(Protocol):
+    """Events saved in the same commit as the aggregates that recorded them.
+
+    Because events and state are committed together, a crash after a commit
+    can delay an event but never lose it: the bus delivers whatever is still
+    unsettled when it next runs.
+    """
+
+    def unsettled(self) -> Sequence[OutboxRecord]:
+        """Records not yet settled, in commit order."""
+        ...
+
+    def delivered(self, position: int, consumer: str) -> None:
+        """Note that ``consumer`` took the record at ``position``."""
+        ...
+
+    def failed(self, position: int, consumer: str, error: str) -> None:
+        """Note that ``consumer`` raised ``error`` on the record; it stays unsettled."""
+        ...
+
+    def settle(self, position: int) -> None:
+        """Every consumer took the record; it will not be offered again."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic change to the store: aggregates and their events together.
+
+    Use it as a context manager. ``commit`` saves every aggregate the unit
+    of work handed out or was given, and appends their pending events to the
+    outbox, all or nothing. Leaving the block without committing (or with an
+    exception) saves nothing and records no event. If another unit of work
+    saved one of the same aggregates first, ``commit`` raises
+    `ConcurrencyConflict` and saves nothing.
+    """
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox this unit of work commits events into."""
+        ...
+
+    def __enter__(self) -> Self:
+        """Begin the unit of work."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """End it, throwing away whatever was not committed."""
+        ...
+
+    def repository(self, kind: type[A]) -> Repository[A]:
+        """The repository of the aggregate class ``kind``."""
+        ...
+
+    def commit(self) -> None:
+        """Save everything at once, or raise and save nothing."""
+        ...
+
+    def rollback(self) -> None:
+        """Throw away every change since the last commit."""
+        ...
