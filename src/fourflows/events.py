@@ -1,14 +1,16 @@
 """Domain events: immutable facts, named in the past tense, tagged with their flow.
 
-Every event type is declared with the `domain_event` decorator, which makes it
-a frozen, slotted, keyword-only attrs class and records it in the registry
-that `event_types` reads (the docs build the event catalogue from it).
+An event type is a frozen, keyword-only attrs subclass of `DomainEvent`,
+declared with the `domain_event` decorator, which tags it with its flow and
+records it in the registry that `event_types` reads (the docs build the event
+catalogue from it):
 
->>> from fourflows.events import DomainEvent, Flow, domain_event
->>> @domain_event(Flow.CASH)
-... class TipReceived(DomainEvent):
-...     '''A customer left a tip.'''
-...     amount: str
+    @domain_event(Flow.CASH)
+    @attrs.frozen(kw_only=True)
+    class TipReceived(DomainEvent):
+        '''A customer left a tip.'''
+
+        amount: Money
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -111,9 +113,8 @@ _REGISTRY: dict[str, type[DomainEvent]] = {}
 E = TypeVar("E", bound=type[DomainEvent])
 
 
-@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(attrs.field,))
 def domain_event(flow: Flow) -> Callable[[E], E]:
-    """Declare an event type of ``flow``: frozen attrs class, registered by name."""
+    """Tag a frozen attrs `DomainEvent` subclass with ``flow`` and register it by name."""
     if not isinstance(flow, Flow):
         raise InvalidInput(f"flow must be one of {[f.value for f in Flow]}, not {flow!r}")
 
@@ -128,10 +129,14 @@ def domain_event(flow: Flow) -> Callable[[E], E]:
                 f"an event type named {name!r} is already registered by {known.__module__}; "
                 "event names must be unique"
             )
+        if not (issubclass(cls, DomainEvent) and "__attrs_attrs__" in vars(cls)):
+            raise InvalidInput(
+                f"{name} must be a DomainEvent subclass declared with @attrs.frozen(kw_only=True) "
+                "under @domain_event"
+            )
         cls.flow = flow
-        made: E = attrs.frozen(kw_only=True)(cls)
-        _REGISTRY[name] = made
-        return made
+        _REGISTRY[name] = cls
+        return cls
 
     return declare
 

@@ -133,11 +133,13 @@ class MachineSpec(Generic[A]):
     """A state machine declared as data.
 
     ``created`` is the domain event recorded when an aggregate begins its life
-    in the initial state (`StateMachine.start`). Checked when created: states are unique, the initial and final states
-    and every transition's ends are declared states, no transition leaves a
-    final state, every state can be reached from the initial one, every
-    state that is not final has a way out, and no unguarded transition
-    hides a later one for the same event and source.
+    in the initial state (`StateMachine.start`).
+
+    Checked when created: states are unique, the initial and final states and
+    every transition's ends are declared states, no transition leaves a final
+    state, every state can be reached from the initial one, every state that
+    is not final has a way out, and no unguarded transition hides a later one
+    for the same event and source.
     """
 
     name: str = attrs.field(converter=_machine_name)

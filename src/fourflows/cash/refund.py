@@ -30,6 +30,7 @@ __all__ = [
 
 
 @domain_event(Flow.CASH)
+@attrs.frozen(kw_only=True)
 class RefundRequested(DomainEvent):
     """A refund of ``amount`` on payment ``payment_id`` was asked for."""
 
@@ -39,6 +40,7 @@ class RefundRequested(DomainEvent):
 
 
 @domain_event(Flow.CASH)
+@attrs.frozen(kw_only=True)
 class RefundSucceeded(DomainEvent):
     """The provider confirmed the refund under its reference ``provider_ref``."""
 
@@ -46,6 +48,7 @@ class RefundSucceeded(DomainEvent):
 
 
 @domain_event(Flow.CASH)
+@attrs.frozen(kw_only=True)
 class RefundFailed(DomainEvent):
     """The provider could not refund; ``reason`` says why."""
 
@@ -53,6 +56,7 @@ class RefundFailed(DomainEvent):
 
 
 @domain_event(Flow.CASH)
+@attrs.frozen(kw_only=True)
 class RefundCanceled(DomainEvent):
     """The shop withdrew the refund before the provider acted on it."""
 

@@ -1,0 +1,68 @@
+import subprocess
+import sys
+
+import pytest
+
+from fourflows.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_diagram_prints_mermaid_from_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "diagram", "refund", "--format", "mermaid")
+    assert code == 0
+    assert "stateDiagram-v2" in out
+    assert "pending --> succeeded: succeed [provider_reference_given]" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["diagram", "nope"], "no machine 'nope'; known: 'refund'"),
+        (["diagram", "refund", "--format", "png"], "invalid choice: 'png'"),
+        (["bogus"], "invalid choice: 'bogus'"),
+        ([], "required"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_status_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], complaint: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert complaint in err
+    assert err.count("\n") == 1
+
+
+def test_machines_and_events(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "machines")
+    assert out == "refund: pending, succeeded, failed, canceled\n"
+    _, out, _ = run(capsys, "events")
+    assert "cash        RefundRequested" in out
+
+
+def test_demo_walks_through_money_machines_and_a_refund(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    assert "the parts sum to 100.00 TWD, exactly the discount" in out
+    assert "9.97 CHF paid in Swiss cash (steps of 0.05): 9.95 CHF" in out
+    assert "refund-0001: succeeded" in out
+    assert "refund-0001 is still 'succeeded' at version 2" in out
+    assert "10:06 金流   refund-0002 #2 RefundCanceled" in out
+
+
+def test_python_dash_m_and_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fourflows", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "diagram" in done.stdout
+    assert "demo" in done.stdout
