@@ -52,6 +52,7 @@ __all__ = [
     "Precision",
     "Rounding",
     "allocate",
+    "currency_code",
     "format_money",
     "parse_money",
     "round_money",
@@ -79,6 +80,11 @@ class Rounding(enum.Enum):
     HALF_EVEN = ROUND_HALF_EVEN
     UP = ROUND_UP
     DOWN = ROUND_DOWN
+
+
+def currency_code(value: object) -> str:
+    """``value`` as an upper-case ISO 4217 code; `InvalidInput` if it is not one."""
+    return str(_currency(value).code)
 
 
 def _currency(code: object) -> moneyed.Currency:
