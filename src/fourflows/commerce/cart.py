@@ -124,10 +124,18 @@ class Customer:
     groups: frozenset[str] = attrs.field(default=frozenset(), converter=_groups)
 
 
+def _channel(value: object) -> Channel:
+    try:
+        return Channel(value)
+    except ValueError:
+        allowed = ", ".join(c.value for c in Channel)
+        raise InvalidInput(f"unknown channel {value!r}; allowed: {allowed}") from None
+
+
 @attrs.frozen(kw_only=True)
 class PricingContext:
     """Who buys, through which channel, and when (timezone-aware)."""
 
     at: datetime = attrs.field(validator=aware)
     customer: Customer = Customer()
-    channel: Channel = attrs.field(default=Channel.WEB, converter=Channel)
+    channel: Channel = attrs.field(default=Channel.WEB, converter=_channel)
