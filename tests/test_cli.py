@@ -60,6 +60,19 @@ def test_demo_walks_through_money_machines_and_a_refund(
     assert "10:06 金流   refund-0002 #2 RefundCanceled" in out
 
 
+def test_import_lists_a_users_machines_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--import", "coupon_machine", "events")
+    assert code == 0
+    assert "commerce    CouponRedeemed" in out
+    assert (
+        "RefundSucceeded          The provider confirmed the refund under its reference provider_ref."
+        in out
+    )
+    code, _, err = run(capsys, "--import", "no_such_module_here", "machines")
+    assert code == 2
+    assert "cannot import 'no_such_module_here'" in err
+
+
 def test_python_dash_m_and_help() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "fourflows", "--help"], capture_output=True, text=True, check=True

@@ -27,45 +27,48 @@ def _initial_state(self: Aggregate) -> str:
     return self.machine.spec.initial
 
 
-def _known_state(self: Aggregate, _: attrs.Attribute[str], value: str) -> None:
-    if value not in self.machine.spec.states:
-        raise InvalidInput(
-            f"{type(self).__name__} {self.id!r}: {value!r} is not a state of the "
-            f"{self.machine.name} machine; states: {', '.join(self.machine.spec.states)}"
-        )
-
-
-def _identifier(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{attribute.name} must be a non-empty string, not {value!r}")
-
-
-def _version(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{attribute.name} must be an int of at least 0, not {value!r}")
-
-
 @attrs.define(kw_only=True, eq=False)
 class Aggregate:
     """An entity whose life a state machine governs.
 
     ``state`` starts at the machine's initial state; ``version`` counts the
-    events applied so far (a loaded aggregate passes both). Events recorded
-    since loading wait in `pending_events` until the unit of work takes them.
+    events applied so far (a loaded aggregate passes both). Both are read-only:
+    only the machine moves them. Events recorded since loading wait in
+    `pending_events` until the unit of work takes them.
+
+    Subclasses are plain ``@attrs.define(kw_only=True, eq=False)`` classes.
+    Give their fields no attrs validators: check input in the methods, before
+    firing, so that nothing can fail after the move (and loading stays cheap).
     """
 
     machine: ClassVar[StateMachine[Any]]
 
-    id: str = attrs.field(validator=_identifier)
-    state: str = attrs.field(
-        default=attrs.Factory(_initial_state, takes_self=True),
-        validator=_known_state,
-        on_setattr=attrs.setters.NO_OP,
-    )
-    version: int = attrs.field(default=0, validator=_version, on_setattr=attrs.setters.NO_OP)
-    _pending: list[DomainEvent] = attrs.field(
-        factory=list, init=False, repr=False, on_setattr=attrs.setters.NO_OP
-    )
+    id: str
+    _state: str = attrs.field(alias="state", default=attrs.Factory(_initial_state, takes_self=True))
+    _version: int = attrs.field(alias="version", default=0)
+    _pending: list[DomainEvent] = attrs.field(factory=list, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise InvalidInput(f"id must be a non-empty string, not {self.id!r}")
+        if self._state not in self.machine.spec.states:
+            raise InvalidInput(
+                f"{type(self).__name__} {self.id!r}: {self._state!r} is not a state of the "
+                f"{self.machine.name} machine; states: {', '.join(self.machine.spec.states)}"
+            )
+        version = self._version
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidInput(f"version must be an int of at least 0, not {version!r}")
+
+    @property
+    def state(self) -> str:
+        """The current state (read-only: fire an event to move)."""
+        return self._state
+
+    @property
+    def version(self) -> int:
+        """How many events the aggregate has recorded in its life (read-only)."""
+        return self._version
 
     @property
     def pending_events(self) -> tuple[DomainEvent, ...]:
@@ -101,6 +104,6 @@ class Aggregate:
 
     def _apply(self, state: str, event: DomainEvent) -> None:
         """Take a move the machine chose. Cannot fail; only the kernel calls it."""
-        self.state = state
-        self.version = event.sequence
+        self._state = state
+        self._version = event.sequence
         self._pending.append(event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -28,6 +29,14 @@ def _parser() -> _Parser:
         description="The four flows of e-commerce as a Python library: demo and diagrams.",
     )
     parser.add_argument("--version", action="version", version=f"fourflows {__version__}")
+    parser.add_argument(
+        "--import",
+        dest="modules",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, so that its machines and events are listed (repeatable)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("demo", help="walk through what fourflows does")
     diagram = commands.add_parser("diagram", help="print a state machine's diagram")
@@ -40,7 +49,13 @@ def _parser() -> _Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for module in args.modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            parser.error(f"cannot import {module!r}: {error}")
     if args.command == "demo":
         demo.run()
     elif args.command == "diagram":
@@ -55,6 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{machine.name}: {', '.join(machine.spec.states)}")
     else:
         for kind in event_types():
-            summary = (kind.__doc__ or "").strip().splitlines()[0]
+            summary = (kind.__doc__ or "").strip().splitlines()[0].replace("``", "")
             print(f"{kind.flow.value:<11} {kind.name():<24} {summary}")
     return 0

@@ -245,6 +245,21 @@ def _engine_transitions(spec: MachineSpec[A], *, recording: bool) -> list[dict[s
     return moves
 
 
+def _record(
+    kind: type[DomainEvent], aggregate_id: str, sequence: int, at: datetime, data: Mapping[str, Any]
+) -> DomainEvent:
+    """Build the event, turning a mismatch between ``data`` and its fields into `InvalidInput`."""
+    try:
+        return kind(aggregate_id=aggregate_id, sequence=sequence, occurred_at=at, **data)
+    except TypeError:
+        fields = sorted(
+            a.name
+            for a in attrs.fields(kind)
+            if a.init and a.name not in ("aggregate_id", "sequence", "occurred_at")
+        )
+        raise InvalidInput(f"{kind.__name__} takes the data {fields}, not {sorted(data)}") from None
+
+
 class StateMachine(Generic[A]):
     """A `MachineSpec` built into a `transitions` engine and compiled for dispatch.
 
@@ -327,7 +342,7 @@ class StateMachine(Generic[A]):
                 allowed=self.allowed_events(aggregate.state),
                 reason=f"it has already begun (version {aggregate.version})",
             )
-        recorded = self.spec.created(aggregate_id=aggregate.id, sequence=1, occurred_at=at, **data)
+        recorded = _record(self.spec.created, aggregate.id, 1, at, data)
         aggregate._apply(self.spec.initial, recorded)
         return recorded
 
@@ -338,12 +353,7 @@ class StateMachine(Generic[A]):
         guards and becomes the domain event's fields.
         """
         candidate = self._choose(aggregate, event, data)
-        recorded = candidate.records(
-            aggregate_id=aggregate.id,
-            sequence=aggregate.version + 1,
-            occurred_at=at,
-            **data,
-        )
+        recorded = _record(candidate.records, aggregate.id, aggregate.version + 1, at, data)
         aggregate._apply(candidate.dest, recorded)
         return recorded
 
@@ -362,10 +372,12 @@ class StateMachine(Generic[A]):
             )
         refused: list[Guard[A]] = []
         for candidate in candidates:
-            failed = next((g for g in candidate.guards if not g.check(aggregate, data)), None)
-            if failed is None:
+            for guard in candidate.guards:
+                if not guard.check(aggregate, data):
+                    refused.append(guard)
+                    break
+            else:
                 return candidate
-            refused.append(failed)
         raise GuardRejected(
             machine=self.name,
             aggregate_id=aggregate.id,
@@ -390,9 +402,10 @@ class StateMachine(Generic[A]):
             title=spec.name,
         )
         graph = drawer._get_graph(SimpleNamespace(), title=spec.name, force_new=True)
-        # Keep the structure; leave colours to whoever renders the diagram.
+        # Keep the structure; leave colours to whoever renders the diagram, and
+        # write the title as Mermaid front matter expects it.
         lines = [
-            line
+            f"title: {spec.name}" if line == spec.name else line
             for line in str(graph.draw(None)).rstrip("\n").split("\n")
             if line.strip() and not line.lstrip().startswith(("classDef ", "Class "))
         ]

@@ -227,17 +227,26 @@ class Money(moneyed.Money):
     def __add__(self, other: object) -> Self:
         if isinstance(other, moneyed.Money):
             self._check_same(other, "add")
-            return type(self)(self.amount + other.amount, self.currency)
+            return type(self)(_CTX.add(self.amount, other.amount), self.currency)
         if isinstance(other, int | Decimal) and not isinstance(other, bool) and other == 0:
             return self  # so that the builtin sum() works
         return NotImplemented
 
     __radd__ = __add__
 
+    def __neg__(self) -> Self:
+        return type(self)(_CTX.minus(self.amount), self.currency)
+
+    def __pos__(self) -> Self:
+        return self
+
+    def __abs__(self) -> Self:
+        return type(self)(_CTX.abs(self.amount), self.currency)
+
     def __sub__(self, other: object) -> Self:
         if isinstance(other, moneyed.Money):
             self._check_same(other, "subtract")
-            return type(self)(self.amount - other.amount, self.currency)
+            return type(self)(_CTX.subtract(self.amount, other.amount), self.currency)
         return NotImplemented
 
     def __rsub__(self, other: object) -> Self:
@@ -246,7 +255,9 @@ class Money(moneyed.Money):
     def __mul__(self, other: object) -> Self:
         if isinstance(other, moneyed.Money):
             raise InvalidInput("cannot multiply money by money")
-        return type(self)(self.amount * _decimal(other, "a multiplier"), self.currency)
+        return type(self)(
+            _CTX.multiply(self.amount, _decimal(other, "a multiplier")), self.currency
+        )
 
     __rmul__ = __mul__
 
@@ -259,7 +270,7 @@ class Money(moneyed.Money):
     def __rmod__(self, other: object) -> Self:
         """``5 % price`` is five per cent of the price (exact, not rounded)."""
         percent = _decimal(other, "a percentage")
-        return type(self)(self.amount * percent / 100, self.currency)
+        return type(self)(_CTX.divide(_CTX.multiply(self.amount, percent), 100), self.currency)
 
     def _compare(self, other: object) -> Decimal:
         if not isinstance(other, moneyed.Money):
@@ -423,7 +434,7 @@ def sum_money(values: Iterable[Money], *, currency: str | None = None) -> Money:
             expected = value.currency
         elif value.currency != expected:
             raise CurrencyMismatch(expected.code, value.currency.code, "add")
-        total = value.amount if total is None else total + value.amount
+        total = value.amount if total is None else _CTX.add(total, value.amount)
     if expected is None:
         raise InvalidInput("sum_money of nothing needs a currency, e.g. currency='TWD'")
     return Money(total if total is not None else 0, expected)

@@ -80,19 +80,36 @@ def test_a_refused_command_saves_nothing_and_publishes_nothing() -> None:
         bus.handle(ConfirmRefund(refund_id="refund-9999", provider_ref="gw-1"))
 
 
-def test_a_caller_chosen_id_is_used_and_cannot_be_reused() -> None:
-    bus, store = make_bus()
-    made = bus.handle(
-        RequestRefund(payment_id="p", amount=Money("1", "TWD"), reason="x", refund_id="my-refund-1")
-    )
-    assert made == "my-refund-1"
-    with pytest.raises(InvalidInput, match="already exists"):
-        bus.handle(
-            RequestRefund(
-                payment_id="p", amount=Money("1", "TWD"), reason="x", refund_id="my-refund-1"
-            )
-        )
-    assert list(states(store)) == ["my-refund-1"]
+def test_a_repeated_request_with_the_same_id_changes_nothing() -> None:
+    log = RecordingPublisher()
+    bus, store = make_bus(publishers={"log": log})
+    ask = RequestRefund(payment_id="p", amount=Money("1", "TWD"), reason="x", refund_id="rf-1")
+    assert bus.handle(ask) == "rf-1"
+    assert bus.handle(ask) == "rf-1"
+    assert len(log.events) == 1
+    other = RequestRefund(payment_id="p", amount=Money("2", "TWD"), reason="x", refund_id="rf-1")
+    with pytest.raises(InvalidInput, match="already used for a refund of 1 TWD on 'p'"):
+        bus.handle(other)
+    assert list(states(store)) == ["rf-1"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state"),
+    [
+        (ConfirmRefund(refund_id="refund-0001", provider_ref="gw-1"), "succeeded"),
+        (FailRefund(refund_id="refund-0001", reason="card closed"), "failed"),
+        (CancelRefund(refund_id="refund-0001", reason="kept it"), "canceled"),
+    ],
+)
+def test_a_repeated_outcome_is_answered_once(outcome: Command, state: str) -> None:
+    log = RecordingPublisher()
+    bus, _ = make_bus(publishers={"log": log})
+    request(bus)
+    assert bus.handle(outcome) == state
+    assert bus.handle(outcome) == state
+    assert len(log.events) == 2
+    with pytest.raises(InvalidTransition):
+        bus.handle(ConfirmRefund(refund_id="refund-0001", provider_ref="gw-other"))
 
 
 def test_policies_react_in_their_own_unit_of_work_and_their_events_follow() -> None:

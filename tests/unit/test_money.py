@@ -165,6 +165,14 @@ class TestRounding:
         with localcontext() as ctx:
             ctx.prec = 3
             ctx.rounding = "ROUND_FLOOR"
+            big = Money("123456.78", "TWD")
+            assert big + Money("1", "TWD") == Money("123457.78", "TWD")
+            assert big - Money("1", "TWD") == Money("123455.78", "TWD")
+            assert -big == Money("-123456.78", "TWD")
+            assert abs(-big) == +big == big
+            assert big * 3 == Money("370370.34", "TWD")
+            assert 10 % big == Money("12345.678", "TWD")
+            assert sum_money([big, big]) == Money("246913.56", "TWD")
             assert round_money(Money("12345.675", "USD")) == Money("12345.68", "USD")
             assert Money("2.5", "JPY").round() == Money("3", "JPY")
 

@@ -32,7 +32,7 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class MemoryOutbox:
-    """An outbox kept in a list, in commit order."""
+    """An outbox kept in memory, in commit order."""
 
     def __init__(self) -> None:
         self._records: dict[int, OutboxRecord] = {}

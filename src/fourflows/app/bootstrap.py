@@ -32,11 +32,11 @@ def in_memory_bus(
     publishers: Mapping[str, EventPublisher] | None = None,
 ) -> MessageBus:
     """A message bus over an in-memory store: the real clock and UUIDs unless given others."""
-    store = store or MemoryStore()
+    store = MemoryStore() if store is None else store
     return MessageBus(
         unit_of_work=store.unit_of_work,
-        clock=clock or SystemClock(),
-        ids=ids or UuidIds(),
+        clock=SystemClock() if clock is None else clock,
+        ids=UuidIds() if ids is None else ids,
         commands=COMMAND_HANDLERS,
         policies=policies,
         publishers=publishers,

@@ -9,6 +9,7 @@ import attrs
 
 from fourflows.app.commands import CancelRefund, ConfirmRefund, FailRefund, RequestRefund
 from fourflows.cash.refund import Refund
+from fourflows.errors import InvalidInput
 from fourflows.ports import Clock, IdSource, UnitOfWork
 
 __all__ = [
@@ -30,7 +31,24 @@ class Context:
 
 
 def request_refund(command: RequestRefund, ctx: Context) -> str:
-    """Open a refund and return its id."""
+    """Open a refund and return its id.
+
+    ``refund_id`` is the idempotency key: asking again with the same id and the
+    same details returns the id and changes nothing; the same id with other
+    details is refused.
+    """
+    refunds = ctx.uow.repository(Refund)
+    if command.refund_id is not None:
+        known = refunds.find(command.refund_id)
+        if known is not None:
+            if known.same_request(
+                payment_id=command.payment_id, amount=command.amount, reason=command.reason
+            ):
+                return known.id
+            raise InvalidInput(
+                f"refund id {command.refund_id!r} was already used for a refund of "
+                f"{known.amount} on {known.payment_id!r}; use a new id for a new refund"
+            )
     refund = Refund.request(
         id=command.refund_id or ctx.ids.next_id("refund"),
         payment_id=command.payment_id,
@@ -38,7 +56,7 @@ def request_refund(command: RequestRefund, ctx: Context) -> str:
         reason=command.reason,
         at=ctx.clock.now(),
     )
-    ctx.uow.repository(Refund).add(refund)
+    refunds.add(refund)
     ctx.uow.commit()
     return refund.id
 

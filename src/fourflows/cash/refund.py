@@ -95,15 +95,28 @@ REFUND_MACHINE: StateMachine[Refund] = register_machine(
 )
 
 
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"a refund needs a non-empty {name}, not {value!r}")
+    return value
+
+
 @attrs.define(kw_only=True, eq=False)
 class Refund(Aggregate):
-    """A refund of ``amount`` on one payment, with its own small lifecycle."""
+    """A refund of ``amount`` on one payment, with its own small lifecycle.
+
+    Providers repeat notifications: confirming, failing or cancelling again
+    with the same data changes nothing and returns ``None``; a different
+    outcome after the refund has ended raises `InvalidTransition`.
+    """
 
     machine: ClassVar[StateMachine[Any]] = REFUND_MACHINE
 
     payment_id: str
     amount: Money
     reason: str
+    provider_ref: str | None = None
+    outcome: str | None = None
 
     @classmethod
     def request(
@@ -112,20 +125,35 @@ class Refund(Aggregate):
         """Ask for a refund; the amount must be positive."""
         if not isinstance(amount, Money) or amount.amount <= 0:
             raise InvalidInput(f"a refund amount must be positive Money, not {amount!r}")
-        if not reason.strip():
-            raise InvalidInput("a refund needs a reason, e.g. 'returned item'")
+        _text("payment id", payment_id)
+        _text("reason, e.g. 'returned item',", reason)
         refund = cls(id=id, payment_id=payment_id, amount=amount, reason=reason)
         refund._start(at=at, payment_id=payment_id, amount=amount, reason=reason)
         return refund
 
-    def succeed(self, *, provider_ref: str, at: datetime) -> DomainEvent:
-        """The provider confirmed the refund."""
-        return self._fire("succeed", at=at, provider_ref=provider_ref)
+    def same_request(self, *, payment_id: str, amount: Money, reason: str) -> bool:
+        """Whether a request with these details is a repeat of the one that opened this refund."""
+        return (self.payment_id, self.amount, self.reason) == (payment_id, amount, reason)
 
-    def fail(self, *, reason: str, at: datetime) -> DomainEvent:
-        """The provider could not refund."""
-        return self._fire("fail", at=at, reason=reason)
+    def succeed(self, *, provider_ref: str, at: datetime) -> DomainEvent | None:
+        """The provider confirmed the refund under ``provider_ref``."""
+        if (self.state, self.provider_ref) == ("succeeded", provider_ref):
+            return None
+        event = self._fire("succeed", at=at, provider_ref=provider_ref)
+        self.provider_ref = provider_ref
+        return event
 
-    def cancel(self, *, reason: str, at: datetime) -> DomainEvent:
+    def fail(self, *, reason: str, at: datetime) -> DomainEvent | None:
+        """The provider could not refund, for ``reason``."""
+        return self._end("fail", "failed", reason, at)
+
+    def cancel(self, *, reason: str, at: datetime) -> DomainEvent | None:
         """Withdraw the refund before the provider acts on it."""
-        return self._fire("cancel", at=at, reason=reason)
+        return self._end("cancel", "canceled", reason, at)
+
+    def _end(self, event: str, state: str, reason: str, at: datetime) -> DomainEvent | None:
+        if (self.state, self.outcome) == (state, reason):
+            return None
+        recorded = self._fire(event, at=at, reason=reason)
+        self.outcome = reason
+        return recorded

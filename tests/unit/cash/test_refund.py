@@ -49,9 +49,30 @@ def test_the_amount_must_be_positive_money(amount: object) -> None:
         Refund.request(id="r", payment_id="p", amount=amount, reason="x", at=AT)  # type: ignore[arg-type]
 
 
-def test_a_reason_is_required() -> None:
-    with pytest.raises(InvalidInput, match="reason"):
-        Refund.request(id="r", payment_id="p", amount=Money("1", "TWD"), reason=" ", at=AT)
+@pytest.mark.parametrize(
+    ("payment_id", "reason", "complaint"),
+    [("p", " ", "reason"), ("p", 5, "reason"), ("", "torn", "payment id")],
+)
+def test_a_payment_and_a_reason_are_required(
+    payment_id: object, reason: object, complaint: str
+) -> None:
+    with pytest.raises(InvalidInput, match=complaint):
+        Refund.request(
+            id="r",
+            payment_id=payment_id,
+            amount=Money("1", "TWD"),
+            reason=reason,
+            at=AT,  # type: ignore[arg-type]
+        )
+
+
+def test_a_repeated_outcome_changes_nothing() -> None:
+    made = refund()
+    assert made.succeed(provider_ref="gw-1", at=AT) is not None
+    assert made.succeed(provider_ref="gw-1", at=AT) is None
+    assert made.version == 2
+    with pytest.raises(InvalidTransition):
+        made.succeed(provider_ref="gw-2", at=AT)
 
 
 def test_guards_need_a_reference_and_a_reason() -> None:
