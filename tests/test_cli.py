@@ -64,10 +64,8 @@ def test_import_lists_a_users_machines_too(capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run(capsys, "--import", "coupon_machine", "events")
     assert code == 0
     assert "commerce    CouponRedeemed" in out
-    assert (
-        "RefundSucceeded          The provider confirmed the refund under its reference provider_ref."
-        in out
-    )
+    assert "RefundSucceeded          The provider confirmed the refund under its reference" in out
+    assert "``" not in out
     code, _, err = run(capsys, "--import", "no_such_module_here", "machines")
     assert code == 2
     assert "cannot import 'no_such_module_here'" in err
