@@ -12,7 +12,11 @@ FourFlowsError
 ├── InvalidTransition                    a state machine was asked for a move it
 │   └── GuardRejected                    does not declare, or whose guard refused
 ├── NotFound (LookupError)               no such aggregate, machine or event type
-└── ConcurrencyConflict                  someone else saved the aggregate first
+├── NotEligible                          an option (a shipping service, ...) cannot
+│                                        serve this request; the reason says why
+├── ConcurrencyConflict                  someone else saved the aggregate first
+└── TaxServiceUnavailable                a tax provider cannot answer now; retry
+                                         later or fall back to a tax table
 ```
 
 Messages name the offending value and what is allowed instead. An operation
@@ -31,7 +35,9 @@ __all__ = [
     "GuardRejected",
     "InvalidInput",
     "InvalidTransition",
+    "NotEligible",
     "NotFound",
+    "TaxServiceUnavailable",
 ]
 
 
@@ -117,6 +123,23 @@ class NotFound(FourFlowsError, LookupError):
         self.key = key
 
 
+class NotEligible(FourFlowsError):
+    """An option cannot serve this request, such as a shipping service that cannot carry a cart.
+
+    ``kind`` and ``key`` name the option (``"shipping service"``, ``"tw-cvs"``),
+    ``reason`` says why in words and ``code`` is a stable identifier of the
+    rule that refused it (``"weight"``, ``"handling"``, ``"cod_cap"``, ...).
+    Rate shopping keeps these as the record of every service it left out.
+    """
+
+    def __init__(self, kind: str, key: str, reason: str, *, code: str = "not_eligible") -> None:
+        super().__init__(f"{kind} {key!r} is not eligible: {reason}")
+        self.kind = kind
+        self.key = key
+        self.reason = reason
+        self.code = code
+
+
 class ConcurrencyConflict(FourFlowsError):
     """An aggregate changed in the store after it was loaded; reload and retry."""
 
@@ -129,3 +152,20 @@ class ConcurrencyConflict(FourFlowsError):
         self.key = key
         self.expected = expected
         self.found = found
+
+
+class TaxServiceUnavailable(FourFlowsError):
+    """A tax provider cannot answer now: its service is down, unreachable or too slow.
+
+    Adapters of `fourflows.tax.TaxProvider` raise it in place of their driver's
+    errors (``raise TaxServiceUnavailable(...) from exc``). Computing tax
+    records nothing, so the caller may retry, or fall back to a tax table.
+    """
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(
+            f"tax provider {provider!r} cannot answer now: {reason}; "
+            "retry later or fall back to a tax table"
+        )
+        self.provider = provider
+        self.reason = reason

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -53,16 +54,14 @@ def test_the_amount_must_be_positive_money(amount: object) -> None:
     ("payment_id", "reason", "complaint"),
     [("p", " ", "reason"), ("p", 5, "reason"), ("", "torn", "payment id")],
 )
-def test_a_payment_and_a_reason_are_required(
-    payment_id: object, reason: object, complaint: str
-) -> None:
+def test_a_payment_and_a_reason_are_required(payment_id: Any, reason: Any, complaint: str) -> None:
     with pytest.raises(InvalidInput, match=complaint):
         Refund.request(
             id="r",
             payment_id=payment_id,
             amount=Money("1", "TWD"),
             reason=reason,
-            at=AT,  # type: ignore[arg-type]
+            at=AT,
         )
 
 
