@@ -19,7 +19,7 @@ import attrs
 from fourflows.errors import InvalidInput
 from fourflows.money import Money
 
-__all__ = ["Catalog", "Handling", "Product"]
+__all__ = ["Catalog", "Handling", "Product", "handling_flags"]
 
 
 class Handling(enum.Enum):
@@ -71,7 +71,10 @@ def _size(value: object) -> tuple[Decimal, Decimal, Decimal] | None:
     return (sides[0], sides[1], sides[2])
 
 
-def _handling(value: Iterable[Handling | str]) -> frozenset[Handling]:
+def handling_flags(value: Iterable[Handling | str] | Handling | str) -> frozenset[Handling]:
+    """``value`` (one flag or several, as `Handling` or its text) as a set of `Handling`."""
+    if isinstance(value, str | Handling):
+        value = (value,)
     flags = set()
     for flag in value:
         try:
@@ -112,7 +115,7 @@ class Product:
     tax_category: str = "standard"
     weight_g: int = attrs.field(default=0, validator=_grams)
     size_cm: tuple[Decimal, Decimal, Decimal] | None = attrs.field(default=None, converter=_size)
-    handling: frozenset[Handling] = attrs.field(default=frozenset(), converter=_handling)
+    handling: frozenset[Handling] = attrs.field(default=frozenset(), converter=handling_flags)
     categories: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     seller_id: str | None = None
     backorderable: bool = False
