@@ -10,8 +10,15 @@ from fourflows.adapters.memory import MemoryStore, RecordingPublisher
 from fourflows.app.bootstrap import in_memory_bus
 from fourflows.app.commands import CancelRefund, ConfirmRefund, RequestRefund
 from fourflows.cash.refund import Refund
+from fourflows.commerce.cart import Cart, PricingContext
+from fourflows.commerce.catalog import Product
+from fourflows.commerce.pricing import price_cart
+from fourflows.commerce.promotions import FreeShippingPromotion, SpendThreshold
 from fourflows.errors import FourFlowsError
 from fourflows.events import Flow
+from fourflows.geo import Address
+from fourflows.logistics.promise import BusinessCalendar, Origin
+from fourflows.logistics.shipping import ShippingTable
 from fourflows.machines import registered_machines
 from fourflows.money import (
     Money,
@@ -22,6 +29,7 @@ from fourflows.money import (
     round_money,
     sum_money,
 )
+from fourflows.tax import TaxTable
 
 __all__ = ["run"]
 
@@ -129,11 +137,56 @@ def _cash_flow(out: Out) -> None:
         )
 
 
+def _pricing(out: Out) -> None:
+    _heading(out, "Pricing a cart (商流 + 物流 + 金流): promotions, shipping, promise, tax")
+
+    def twd(amount: str) -> Money:
+        return Money(amount, "TWD")
+
+    cart = (
+        Cart("TWD")
+        .add(
+            Product(
+                sku="TEE-M", name="T-shirt", price=twd("590"), weight_g=200, size_cm=(30, 20, 3)
+            ),
+            2,
+        )
+        .add(
+            Product(sku="SOCK", name="Socks", price=twd("350"), weight_g=80, size_cm=(20, 10, 2)), 1
+        )
+        .add(
+            Product(sku="JKT", name="Jacket", price=twd("1290"), weight_g=900, size_cm=(40, 30, 8)),
+            1,
+        )
+    )
+    quote = price_cart(
+        cart,
+        context=PricingContext(at=datetime(2026, 11, 20, 4, 0, tzinfo=UTC)),
+        tax=TaxTable.preset("TW"),
+        precision=Precision.of(0),  # Taiwan prices and discounts are whole dollars
+        promotions=[
+            SpendThreshold(id="spend-1000", tiers=[(twd("1000"), twd("100"))]),
+            FreeShippingPromotion(id="free-home", min_spend=twd("2000"), services={"home"}),
+        ],
+        shipping=ShippingTable.example_taiwan(),
+        ship_to=Address(country="TW", city="Magong, Penghu", postal_code="880"),
+        origin=Origin(
+            id="taipei-dc", timezone="Asia/Taipei", cutoff="14:00", calendar=BusinessCalendar("TW")
+        ),
+    )
+    for line in quote.explain().splitlines():
+        out(f"  {line}")
+    out("")
+    for line in quote.explain("zh_TW").splitlines()[-4:]:
+        out(f"  {line}")
+
+
 def run(out: Out = print) -> None:
     """Print the walkthrough through ``out``."""
     out("fourflows: the four flows of e-commerce, and after-sales service")
     _flows(out)
     _money(out)
+    _pricing(out)
     _machines(out)
     _cash_flow(out)
     out("")

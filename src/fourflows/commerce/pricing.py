@@ -46,7 +46,7 @@ from fourflows.logistics.shipping import (
     ShippingTable,
     rate_shop,
 )
-from fourflows.money import Money, MoneyField, allocate, format_money
+from fourflows.money import Money, MoneyField, Precision, allocate, format_money, round_money
 from fourflows.tax import LineTax, PriceMode, TaxLine, TaxProvider, TaxRequest, TaxResult
 
 __all__ = ["Quote", "QuoteDocument", "QuoteLine", "ShippingChoice", "price_cart"]
@@ -183,6 +183,7 @@ def price_cart(
     cod: bool = False,
     origin: Origin | None = None,
     buffer_days: int = 1,
+    precision: Precision | None = None,
 ) -> Quote:
     """Price ``cart`` in ``context``: promotions, shipping, delivery promises and tax.
 
@@ -191,7 +192,9 @@ def price_cart(
     address every eligible service is quoted; ``service`` picks one (raising
     `NotEligible` if it cannot carry the cart), else the cheapest is chosen.
     ``origin`` (the warehouse, its cut-off and calendar) adds a delivery
-    window to each option. Coupons that cannot be used are reported on the
+    window to each option. ``precision`` is the step discounts are rounded
+    and split to (default: the minor unit; ``Precision.of(0)`` for prices in
+    whole Taiwan dollars). Coupons that cannot be used are reported on the
     quote, never raised. Bad input raises `InvalidInput` naming it.
     """
     if not isinstance(cart, Cart):
@@ -209,6 +212,7 @@ def price_cart(
         usage=usage,
         flash_sales=flash_sales,
         ship_to=ship_to,
+        precision=precision,
     )
     options, ineligible = _shipping_options(cart, promoted, shipping, ship_to, cod)
     choices = tuple(
@@ -366,7 +370,11 @@ def _explain(quote: Quote, language: Language) -> str:
         raise InvalidInput(f"unknown language {language!r}; allowed: 'en', 'zh_TW'")
 
     def show(value: Money) -> str:
-        return format_money(value, language)
+        # Whole Taiwan dollars show as NT$590, not NT$590.00; cents only when there are some.
+        cash = Precision.cash(value.currency)
+        return format_money(
+            value, language, precision=cash if round_money(value, cash) == value else None
+        )
 
     title = "title_inclusive" if quote.mode is PriceMode.INCLUSIVE else "title_exclusive"
     rows = [f"{_label(title, language)} — {quote.currency}"]

@@ -90,7 +90,7 @@ from fourflows.commerce.coupons import (
 from fourflows.errors import CurrencyMismatch, FloatNotAllowed, InvalidInput
 from fourflows.geo import Address, country_code
 from fourflows.logistics.shipping import FreeShippingOffer
-from fourflows.money import Money, allocate, round_money
+from fourflows.money import Money, Precision, allocate, round_money
 
 __all__ = [
     "Adjustment",
@@ -356,6 +356,7 @@ class _Env:
     ship_to: Address | None
     sold: Mapping[str, int]
     lines: list[_Line]
+    precision: Precision
 
     def net(self, unit: Unit) -> int:
         return self.lines[unit[0]].nets[unit[1]]
@@ -373,12 +374,15 @@ class _Env:
 
     def percent_of(self, units: int, percent: Decimal) -> int:
         exact = self.money(units) * percent / 100
-        return round_money(exact).get_amount_in_sub_unit()
+        return round_money(exact, self.precision).get_amount_in_sub_unit()
 
     def split(self, total: int, weights: list[int]) -> list[int]:
         if total == 0:
             return [0] * len(weights)
-        return [part.get_amount_in_sub_unit() for part in allocate(self.money(total), weights)]
+        return [
+            part.get_amount_in_sub_unit()
+            for part in allocate(self.money(total), weights, precision=self.precision)
+        ]
 
     def spread(self, total: int, units: Iterable[Unit]) -> dict[Unit, int]:
         """Split ``total`` (at most the units' nets) over lines by net, then over units by net."""
@@ -1249,9 +1253,26 @@ def _screen_coupons(
     return unlocked, rejected
 
 
-def _working_lines(cart: Cart) -> list[_Line]:
+def _pricing_step(currency: str, precision: Precision | None) -> Precision:
+    minor = Precision.minor_unit(currency)
+    if precision is None:
+        return minor
+    if not isinstance(precision, Precision) or precision.exponent > minor.exponent:
+        raise InvalidInput(
+            f"the pricing precision must be a Precision no finer than {currency}'s minor unit "
+            f"{minor}, not {precision!r}"
+        )
+    return precision
+
+
+def _working_lines(cart: Cart, step: Precision) -> list[_Line]:
     lines = []
     for index, line in enumerate(cart.lines):
+        if round_money(line.unit_price, step) != line.unit_price:
+            raise InvalidInput(
+                f"the unit price {line.unit_price} of {line.sku!r} is finer than the pricing "
+                f"precision {step} {line.unit_price.code}"
+            )
         price = line.unit_price.get_amount_in_sub_unit()
         lines.append(_Line(index, line, [price] * line.quantity, [price] * line.quantity))
     # A canonical order, independent of the order of the cart's lines: allocation
@@ -1323,6 +1344,7 @@ def apply_promotions(
     usage: CouponUsage | None = None,
     flash_sales: FlashSaleSales | None = None,
     ship_to: Address | None = None,
+    precision: Precision | None = None,
 ) -> PromotionResult:
     """Apply ``promotions`` to ``cart`` in ``context``; pure and deterministic.
 
@@ -1330,6 +1352,10 @@ def apply_promotions(
     ``coupons`` and checked against ``usage``; a code that cannot be used
     becomes a `CouponRejection`. ``flash_sales`` gives the units already sold
     per flash sale, ``ship_to`` the destination for free-shipping rules.
+
+    ``precision`` is the step discounts are rounded and split to (default:
+    the currency's minor unit); Taiwanese shops price in whole dollars with
+    ``Precision.of(0)``, and every unit price must then be a whole step.
 
     Raises `InvalidInput` for bad input (duplicate promotion ids or coupon
     codes, a coupon for an unknown promotion, a cart price that is not a
@@ -1350,12 +1376,14 @@ def apply_promotions(
     by_id = _check_promotions(promotions, currency)
     by_code = _check_coupons(coupons, by_id, currency)
     entered = _entered(coupon_codes)
+    step = _pricing_step(currency, precision)
     env = _Env(
         currency=currency,
         context=context,
         ship_to=ship_to,
         sold=flash_sales.sold if flash_sales is not None else {},
-        lines=_working_lines(cart),
+        lines=_working_lines(cart, step),
+        precision=step,
     )
 
     unlocked, rejected = _screen_coupons(entered, by_code, by_id, context, usage)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from fourflows import InvalidInput, Money
+from fourflows import InvalidInput, Money, Precision
 from fourflows.commerce.cart import Cart, Customer, PricingContext
 from fourflows.commerce.catalog import Product
 from fourflows.commerce.coupons import Coupon, CouponUsage
@@ -61,6 +61,24 @@ class TestTaiwan:
         assert quote.mode is PriceMode.INCLUSIVE
         assert quote.shipping is None
         assert sum((line.tax for line in quote.lines), twd("0")) == twd("130")
+
+    def test_whole_dollar_pricing(self) -> None:
+        quote = price_cart(
+            CART, context=CONTEXT, tax=TW, promotions=[SPEND_1000], precision=Precision.of(0)
+        )
+        # 100 in whole dollars by line value: floors 41 + 12 + 45 = 98; the two dollars
+        # left go to the largest remainders, .84 (T-shirts) and .74 (jacket)
+        assert [line.discount for line in quote.lines] == [twd("42"), twd("12"), twd("46")]
+        assert quote.lines[0].unit_amounts == (twd("569"), twd("569"))
+        assert "NT$1,138" in quote.explain()
+        assert "NT$1,138.00" not in quote.explain()
+
+    def test_prices_finer_than_the_pricing_precision_are_refused(self) -> None:
+        odd = Cart("TWD").add(TEE, 1, unit_price=twd("589.50"))
+        with pytest.raises(InvalidInput, match=r"589\.50 TWD of 'TEE-M' is finer"):
+            price_cart(odd, context=CONTEXT, tax=TW, precision=Precision.of(0))
+        with pytest.raises(InvalidInput, match="no finer than TWD's minor unit"):
+            price_cart(CART, context=CONTEXT, tax=TW, precision=Precision.of(3))
 
     def test_each_unit_knows_what_it_paid_and_its_tax(self) -> None:
         quote = price_cart(CART, context=CONTEXT, tax=TW, promotions=[SPEND_1000])

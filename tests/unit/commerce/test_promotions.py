@@ -529,7 +529,7 @@ class TestBadInput:
 
     def test_a_cart_price_below_the_minor_unit_is_refused(self) -> None:
         cart = Cart("TWD").add(TEE, 1, unit_price=twd("33.333"))
-        with pytest.raises(InvalidInput, match="round it first"):
+        with pytest.raises(InvalidInput, match=r"finer than the pricing precision 0\.01 TWD"):
             apply(cart)
 
 
