@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from fourflows._sets import name_set
 from fourflows.commerce.catalog import Product
 from fourflows.errors import CurrencyMismatch, InvalidInput
 from fourflows.events import aware
@@ -109,9 +110,7 @@ class Channel(enum.Enum):
 
 
 def _groups(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        value = (value,)
-    return frozenset(value)
+    return name_set(value, "a customer group")
 
 
 @attrs.frozen(kw_only=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from fourflows._sets import enum_set, name_set
 from fourflows.errors import InvalidInput
 from fourflows.money import Money
 
@@ -73,27 +74,11 @@ def _size(value: object) -> tuple[Decimal, Decimal, Decimal] | None:
 
 def handling_flags(value: Iterable[Handling | str] | Handling | str) -> frozenset[Handling]:
     """``value`` (one flag or several, as `Handling` or its text) as a set of `Handling`."""
-    if isinstance(value, str | Handling):
-        value = (value,)
-    flags = set()
-    for flag in value:
-        try:
-            flags.add(Handling(flag))
-        except ValueError:
-            allowed = ", ".join(h.value for h in Handling)
-            raise InvalidInput(f"unknown handling flag {flag!r}; allowed: {allowed}") from None
-    return frozenset(flags)
+    return enum_set(Handling, value, "handling flag")
 
 
-def _names(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        value = (value,)
-    names = frozenset(value)
-    if not all(isinstance(n, str) and n for n in names):
-        raise InvalidInput(
-            f"category tags must be non-empty strings, not {sorted(map(repr, names))}"
-        )
-    return names
+def _categories(value: Iterable[str] | str) -> frozenset[str]:
+    return name_set(value, "a category tag")
 
 
 def _options(value: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -116,7 +101,7 @@ class Product:
     weight_g: int = attrs.field(default=0, validator=_grams)
     size_cm: tuple[Decimal, Decimal, Decimal] | None = attrs.field(default=None, converter=_size)
     handling: frozenset[Handling] = attrs.field(default=frozenset(), converter=handling_flags)
-    categories: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    categories: frozenset[str] = attrs.field(default=frozenset(), converter=_categories)
     seller_id: str | None = None
     backorderable: bool = False
     variant_of: str | None = None

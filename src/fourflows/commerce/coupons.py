@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from fourflows._sets import enum_set, name_set
 from fourflows.commerce.cart import Channel, PricingContext
 from fourflows.errors import InvalidInput
 from fourflows.events import require_aware
@@ -92,26 +93,11 @@ def _ends_after_start(
 
 
 def _channels(value: Iterable[Channel | str]) -> frozenset[Channel]:
-    if isinstance(value, str | Channel):
-        value = (value,)
-    channels = set()
-    for channel in value:
-        try:
-            channels.add(Channel(channel))
-        except ValueError:
-            allowed = ", ".join(c.value for c in Channel)
-            raise InvalidInput(f"unknown channel {channel!r}; allowed: {allowed}") from None
-    return frozenset(channels)
+    return enum_set(Channel, value, "channel")
 
 
 def _names(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        value = (value,)
-    names = frozenset(value)
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInput(f"names must be non-empty strings, not {name!r}")
-    return names
+    return name_set(value, "a name")
 
 
 def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -78,6 +78,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from fourflows._sets import name_set
 from fourflows.commerce.cart import Cart, CartLine, PricingContext
 from fourflows.commerce.coupons import (
     Coupon,
@@ -236,24 +237,11 @@ def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def _skus(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        value = (value,)
-    skus = set()
-    for sku in value:
-        if not isinstance(sku, str) or not sku.strip():
-            raise InvalidInput(f"a sku must be a non-empty string, not {sku!r}")
-        skus.add(sku.strip())
-    return frozenset(skus)
+    return name_set(value, "a sku")
 
 
 def _categories(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        value = (value,)
-    names = frozenset(value)
-    for name in names:
-        if not isinstance(name, str) or not name:
-            raise InvalidInput(f"a category must be a non-empty string, not {name!r}")
-    return names
+    return name_set(value, "a category")
 
 
 def _countries(value: Iterable[str]) -> frozenset[str]:

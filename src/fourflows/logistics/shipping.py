@@ -36,6 +36,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from fourflows._sets import name_set
 from fourflows.commerce.catalog import Handling, Product, handling_flags
 from fourflows.errors import CurrencyMismatch, FloatNotAllowed, InvalidInput, NotEligible, NotFound
 from fourflows.geo import Address, country_code
@@ -121,9 +122,7 @@ def _percent(value: object) -> Decimal:
 
 
 def _names(value: Iterable[str] | str) -> frozenset[str]:
-    if isinstance(value, str):
-        value = (value,)
-    return frozenset(_text(name, "a service id") for name in value)
+    return name_set(value, "a service id")
 
 
 def _zone_id(value: object) -> str:
