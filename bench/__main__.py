@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 from bench.kernel import FULL, QUICK, Section, Settings, environment, run_all
+from bench.pricing import run_pricing
 
 WIDTH = 100
 
@@ -39,10 +40,15 @@ def render_section(section: Section) -> list[str]:
     return lines
 
 
+def run_everything(settings: Settings) -> list[Section]:
+    """Every section: the kernel's, then price_cart's."""
+    return [*run_all(settings), *run_pricing(settings)]
+
+
 def render(sections: Sequence[Section], settings: Settings, seconds: float | None = None) -> str:
     """The whole report as text."""
     lines = [
-        f"fourflows kernel benchmarks — {settings.name} run",
+        f"fourflows benchmarks — {settings.name} run",
         environment(),
         "Every claim is a ratio of contenders measured side by side in this run, or a count;",
         "absolute times are context only. 'ref' figures are references with no aim.",
@@ -77,7 +83,7 @@ def structural_failures(sections: Sequence[Section]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the fourflows state-machine kernel; figures are ratios.",
+        description="Benchmark the fourflows kernel and price_cart; figures are ratios.",
     )
     parser.add_argument(
         "--quick",
@@ -87,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     start = time.perf_counter()
-    sections = run_all(settings)
+    sections = run_everything(settings)
     print(render(sections, settings, time.perf_counter() - start))
     failed = structural_failures(sections)
     if failed:
