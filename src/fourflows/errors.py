@@ -8,13 +8,18 @@ Each error that is also a builtin kind of error subclasses that builtin too, so
 FourFlowsError
 ├── InvalidInput (ValueError)            a value is outside what is allowed
 │   ├── FloatNotAllowed (TypeError)      a float was given where money is meant
-│   └── CurrencyMismatch (TypeError)     two currencies were mixed
+│   ├── CurrencyMismatch (TypeError)     two currencies were mixed
+│   └── IdempotencyConflict              an idempotency key came back with a
+│                                        different request
 ├── InvalidTransition                    a state machine was asked for a move it
 │   └── GuardRejected                    does not declare, or whose guard refused
 ├── NotFound (LookupError)               no such aggregate, machine or event type
 ├── NotEligible                          an option (a shipping service, ...) cannot
 │                                        serve this request; the reason says why
 ├── ConcurrencyConflict                  someone else saved the aggregate first
+├── GatewayUnavailable                   a payment gateway gave no answer: the
+│                                        outcome is unknown (not failed); repeat
+│                                        with the same idempotency key or look it up
 └── TaxServiceUnavailable                a tax provider cannot answer now; retry
                                          later or fall back to a tax table
 ```
@@ -32,7 +37,9 @@ __all__ = [
     "CurrencyMismatch",
     "FloatNotAllowed",
     "FourFlowsError",
+    "GatewayUnavailable",
     "GuardRejected",
+    "IdempotencyConflict",
     "InvalidInput",
     "InvalidTransition",
     "NotEligible",
@@ -169,3 +176,48 @@ class TaxServiceUnavailable(FourFlowsError):
         )
         self.provider = provider
         self.reason = reason
+
+
+class IdempotencyConflict(InvalidInput):
+    """An idempotency key was used again for a different request.
+
+    A key stands for one request: repeating the request under its key returns
+    the first result, but a request with other details (another amount,
+    another payment) under a used key is refused, never answered with the
+    old result. ``recorded`` and ``given`` are the two requests' fingerprints.
+    """
+
+    def __init__(self, key: str, *, recorded: str, given: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different request "
+            f"(fingerprint {recorded[:19]}..., this request {given[:19]}...); "
+            "repeat the first request unchanged, or send this one under a new key"
+        )
+        self.key = key
+        self.recorded = recorded
+        self.given = given
+
+
+class GatewayUnavailable(FourFlowsError):
+    """A payment gateway gave no answer: a timeout, a lost connection, a server error.
+
+    The outcome is unknown, not failed: the provider may have done the work
+    and will tell in a notification. Repeat the call with the same
+    idempotency key (it will not be done twice), or look the key up, before
+    deciding. Gateway adapters raise it in place of their driver's errors
+    (``raise GatewayUnavailable(...) from exc``).
+    """
+
+    def __init__(
+        self, gateway: str, operation: str, reason: str, *, idempotency_key: str | None = None
+    ) -> None:
+        keyed = "" if idempotency_key is None else f" with idempotency key {idempotency_key!r}"
+        super().__init__(
+            f"payment gateway {gateway!r} gave no answer to {operation}{keyed}: {reason}; "
+            "the outcome is unknown, not failed: repeat the call with the same idempotency "
+            "key, or look the key up, before deciding"
+        )
+        self.gateway = gateway
+        self.operation = operation
+        self.reason = reason
+        self.idempotency_key = idempotency_key

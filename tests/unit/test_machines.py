@@ -310,7 +310,7 @@ class TestIntrospection:
 
     def test_registry(self) -> None:
         assert machine_named("refund").name == "refund"
-        with pytest.raises(NotFound, match="known: 'refund'"):
+        with pytest.raises(NotFound, match=r"known: .*'refund'"):
             machine_named("coupon")
         assert register_machine(machine_named("refund")) is machine_named("refund")
         with pytest.raises(InvalidInput, match="already registered"):
