@@ -73,7 +73,7 @@ class PricingPlan:
 
 
 FULL_PLAN = PricingPlan(lines=(5, 50, 500), promotions=(1, 20, 200), rounds=5, batch_ms=50.0)
-# A smaller grid: packing 500 lines takes seconds, too long for a smoke run.
+# A smaller grid, so that a smoke run takes a couple of seconds.
 QUICK_PLAN = PricingPlan(lines=(4, 20, 100), promotions=(1, 10, 50), rounds=2, batch_ms=2.0)
 
 STEP_SLACK = 1.5  # a step in size may cost at most this many times its size
@@ -416,7 +416,7 @@ VARIANTS = {
         "5. Pricing a cart: promotions, tax and shipping",
         "price_cart with TaxTable.preset('TW'), ShippingTable.example_taiwan() and a Taipei "
         "ship_to: every service packs the cart's units into parcels (first-fit decreasing) "
-        "and is priced, again for each free-shipping offer won.",
+        "once and is priced with the best free-shipping offer won.",
     ),
 }
 MIX = (

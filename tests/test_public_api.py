@@ -70,6 +70,7 @@ PINNED = [
     "UuidIds",
     "__version__",
     "allocate",
+    "allocate_units",
     "apply_promotions",
     "domain_event",
     "event_type",

@@ -21,6 +21,7 @@ works in a private context and takes its rounding mode as an argument.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import (
     ROUND_DOWN,
@@ -52,6 +53,7 @@ __all__ = [
     "Precision",
     "Rounding",
     "allocate",
+    "allocate_units",
     "currency_code",
     "format_money",
     "parse_money",
@@ -147,9 +149,13 @@ class Precision:
     @classmethod
     def minor_unit(cls, currency: str | moneyed.Currency) -> Precision:
         """The ISO 4217 minor unit of ``currency`` (TWD 2, JPY 0, KWD 3)."""
-        sub_unit = _currency(currency).sub_unit
-        exponent = len(str(sub_unit)) - 1
-        return cls(exponent)
+        if isinstance(currency, moneyed.Currency):
+            found = _sub_unit_precision(currency.sub_unit)
+        elif isinstance(currency, str):
+            found = _code_precision(currency)
+        else:
+            found = _sub_unit_precision(_currency(currency).sub_unit)
+        return found if cls is Precision else cls(found.exponent)
 
     @classmethod
     def cash(cls, currency: str | moneyed.Currency) -> Precision:
@@ -168,6 +174,18 @@ class Precision:
 
     def __str__(self) -> str:
         return str(self.quantum)
+
+
+# Precision values are immutable, so the minor unit of a currency is looked up
+# once: pricing asks for it for every amount it converts to and from minor units.
+@functools.lru_cache(maxsize=64)
+def _sub_unit_precision(sub_unit: int) -> Precision:
+    return Precision(len(str(sub_unit)) - 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _code_precision(code: str) -> Precision:
+    return _sub_unit_precision(_currency(code).sub_unit)
 
 
 class Money(moneyed.Money):
@@ -212,8 +230,11 @@ class Money(moneyed.Money):
         """The amount of ``units`` minor units, e.g. 1234 cents → 12.34 USD."""
         if isinstance(units, bool) or not isinstance(units, int):
             raise InvalidInput(f"minor units must be an int, not {units!r}")
-        precision = Precision.minor_unit(currency)
-        return cls(Decimal(units).scaleb(-precision.exponent), currency)
+        found = _currency(currency)
+        amount = Decimal(units).scaleb(-Precision.minor_unit(found).exponent)
+        if cls is Money:
+            return _exact(amount, found)  # type: ignore[return-value]
+        return cls(amount, found)
 
     @property
     def code(self) -> str:
@@ -325,6 +346,17 @@ class Money(moneyed.Money):
         return cls(data["amount"], data["currency"])
 
 
+def _exact(amount: Decimal, currency: moneyed.Currency) -> Money:
+    """A `Money` from a finite Decimal and a currency this module has just made or checked.
+
+    The checks of `Money.__init__` (no float, a known currency) cannot fail on
+    them, so they are skipped: pricing builds a Money for every unit it prices.
+    """
+    value = object.__new__(Money)
+    value.__dict__.update(amount=amount, currency=currency)  # what moneyed.Money.__init__ sets
+    return value
+
+
 def _whole_steps(value: Money, precision: Precision) -> int:
     steps = _CTX.divide(value.amount, precision.quantum)
     if steps != steps.to_integral_value():
@@ -354,6 +386,8 @@ def round_money(
         steps = _CTX.divide(value.amount, step.quantum)
         whole = steps.quantize(Decimal(1), rounding=rounding.value, context=_CTX)
         amount = _CTX.multiply(whole, step.quantum).quantize(exponent, context=_CTX)
+    if isinstance(value, Money):
+        return _exact(amount, value.currency)
     return Money(amount, value.currency)
 
 
@@ -368,6 +402,67 @@ def _weight(value: object, currency: moneyed.Currency) -> Decimal:
     return weight
 
 
+def _check_units(total: object, weights: object) -> list[int]:
+    if isinstance(total, bool) or not isinstance(total, int):
+        raise InvalidInput(f"allocate_units splits a whole number of units, not {total!r}")
+    if isinstance(weights, str) or not isinstance(weights, Sequence):
+        raise InvalidInput(f"weights must be a sequence of whole numbers, not {weights!r}")
+    checked = list(weights)
+    if not checked:
+        raise InvalidInput("allocate_units needs at least one weight")
+    if set(map(type, checked)) == {int} and min(checked) >= 0:
+        return checked  # the usual case, checked without a Python loop
+    for weight in checked:
+        if isinstance(weight, float):
+            raise FloatNotAllowed(weight, "an allocation weight")
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+            raise InvalidInput(
+                f"allocation weights must be whole numbers, zero or more, not {weight!r}"
+            )
+    return checked
+
+
+def _largest_remainder(total: int, weights: list[int], whole: int) -> list[int]:
+    """The parts of ``total`` by ``weights`` (which sum to ``whole`` > 0); see `allocate_units`."""
+    sign, count = (-1, -total) if total < 0 else (1, total)
+    shares = [count * weight for weight in weights]
+    parts = [share // whole for share in shares]
+    left = count - sum(parts)
+    if left:
+        remainders = [share % whole for share in shares]
+        # A stable sort, largest remainder first: equal remainders keep their order.
+        order = sorted(range(len(parts)), key=remainders.__getitem__, reverse=True)
+        for i in order[:left]:
+            parts[i] += 1
+    return parts if sign == 1 else [-part for part in parts]
+
+
+def allocate_units(total: int, weights: Sequence[int]) -> list[int]:
+    """Split the whole number ``total`` in proportion to ``weights``; the parts sum to ``total``.
+
+    The integer core of `allocate`, for amounts already counted in minor units
+    (or in any step): each part gets its proportional share rounded down, then
+    the units left over go one each to the parts with the largest remainders,
+    the earlier part first on a tie. A zero weight gets zero; a negative total
+    gives the mirror image of the positive one. Weights are whole numbers,
+    zero or more (scale fractions up first); `InvalidInput` for no weights, a
+    negative or non-integer one, or weights that are all zero with a total
+    other than zero.
+
+    >>> allocate_units(10000, [1, 1, 1])
+    [3334, 3333, 3333]
+    >>> allocate_units(-5, [2, 1, 0])
+    [-3, -2, 0]
+    """
+    checked = _check_units(total, weights)
+    whole = sum(checked)
+    if whole == 0:
+        if total:
+            raise InvalidInput(f"cannot allocate {total} units over weights that are all zero")
+        return [0] * len(checked)
+    return _largest_remainder(total, checked, whole)
+
+
 def allocate(
     total: Money, weights: Sequence[Number | Money], *, precision: Precision | None = None
 ) -> list[Money]:
@@ -377,7 +472,8 @@ def allocate(
     rounded down to ``precision`` (default: the minor unit), then the steps left
     over go one each to the parts with the largest remainders, the earlier part
     first on a tie. A zero weight gets zero; a negative total gives the mirror
-    image of the positive one.
+    image of the positive one. The split itself is `allocate_units` over the
+    number of steps in ``total``, with the weights scaled to whole numbers.
 
     >>> allocate(Money("100", "TWD"), [1, 1, 1])
     [Money('33.34', 'TWD'), Money('33.33', 'TWD'), Money('33.33', 'TWD')]
@@ -386,29 +482,24 @@ def allocate(
         raise InvalidInput("allocate needs at least one weight")
     step = precision or Precision.minor_unit(total.currency)
     steps = _whole_steps(total, step)
-    exact = [_weight(w, total.currency) for w in weights]
-    # Scale the weights to integers so every share and remainder is exact.
-    scale = max(0, *(-int(w.as_tuple().exponent) for w in exact))
-    ints = [int(w.scaleb(scale, context=_CTX)) for w in exact]
+    ints = [w for w in weights if isinstance(w, int) and not isinstance(w, bool) and w >= 0]
+    if len(ints) != len(weights):
+        exact = [_weight(w, total.currency) for w in weights]
+        # Scale the weights to integers so every share and remainder is exact.
+        scale = max(0, *(-int(w.as_tuple().exponent) for w in exact))
+        ints = [int(w.scaleb(scale, context=_CTX)) for w in exact]
     whole = sum(ints)
     if whole == 0:
         if steps:
             raise InvalidInput(f"cannot allocate {total} over weights that are all zero")
         return [round_money(Money(0, total.currency), step) for _ in weights]
-    sign, count = (-1, -steps) if steps < 0 else (1, steps)
-    shares = [divmod(count * w, whole) for w in ints]
-    left = count - sum(q for q, _ in shares)
-    order = sorted(range(len(ints)), key=lambda i: (-shares[i][1], i))
-    parts = [q for q, _ in shares]
-    for i in order[:left]:
-        parts[i] += 1
+    quantum = step.quantum
     exponent = Decimal(1).scaleb(-step.exponent)
     return [
-        Money(
-            _CTX.multiply(Decimal(sign * p), step.quantum).quantize(exponent, context=_CTX),
-            total.currency,
+        _exact(
+            _CTX.multiply(Decimal(part), quantum).quantize(exponent, context=_CTX), total.currency
         )
-        for p in parts
+        for part in _largest_remainder(steps, ints, whole)
     ]
 
 

@@ -1,6 +1,7 @@
 """Properties of money that hold for every amount, currency and weighting."""
 
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from fourflows import (
     round_money,
     sum_money,
 )
+from fourflows.money import allocate_units
 from fourflows.testing.strategies import currencies, money, weights
 
 
@@ -100,3 +102,41 @@ def test_sum_matches_pairwise_addition(code: str, data: st.DataObject) -> None:
 @given(money())
 def test_json_round_trip(value: Money) -> None:
     assert Money.from_json(value.to_json()) == value
+
+
+unit_totals = st.integers(min_value=-(10**9), max_value=10**9)
+unit_weights = st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=12).filter(
+    any
+)
+
+
+@given(unit_totals, unit_weights)
+def test_allocated_units_sum_exactly_and_zero_weights_get_zero(total: int, ws: list[int]) -> None:
+    parts = allocate_units(total, ws)
+    assert len(parts) == len(ws)
+    assert sum(parts) == total
+    assert all(part == 0 for weight, part in zip(ws, parts, strict=True) if weight == 0)
+
+
+@given(unit_totals, unit_weights)
+def test_allocated_units_are_within_one_of_the_exact_share(total: int, ws: list[int]) -> None:
+    for weight, part in zip(ws, allocate_units(total, ws), strict=True):
+        assert abs(part - Fraction(total * weight, sum(ws))) < 1
+
+
+@given(unit_totals, unit_weights)
+def test_allocated_units_mirror_and_break_ties_by_order(total: int, ws: list[int]) -> None:
+    parts = allocate_units(total, ws)
+    assert allocate_units(-total, ws) == [-part for part in parts]
+    for i in range(len(ws)):
+        for j in range(i + 1, len(ws)):
+            if ws[i] == ws[j]:
+                # Equal weights: the earlier part gets the extra unit first.
+                assert abs(parts[i]) - abs(parts[j]) in (0, 1)
+
+
+@given(currencies(), unit_totals, unit_weights)
+def test_allocate_splits_money_by_the_same_rule(code: str, total: int, ws: list[int]) -> None:
+    # Money splits exactly as its count of minor units does.
+    parts = allocate(Money.from_minor_units(total, code), ws)
+    assert parts == [Money.from_minor_units(units, code) for units in allocate_units(total, ws)]

@@ -2,6 +2,7 @@ import copy
 import pickle
 from decimal import Decimal, localcontext
 
+import moneyed
 import pytest
 from pydantic import BaseModel
 
@@ -20,6 +21,7 @@ from fourflows import (
     split_evenly,
     sum_money,
 )
+from fourflows.money import allocate_units
 
 
 class TestBuilding:
@@ -251,6 +253,80 @@ class TestAllocate:
         ]
         with pytest.raises(InvalidInput):
             split_evenly(Money("10", "USD"), 0)
+
+
+class TestAllocateUnits:
+    def test_largest_remainder_over_whole_units(self) -> None:
+        # 100 by 1180 : 350 : 1290 (sum 2820): 41.84, 12.41, 45.74 → floors 41 + 12 + 45 = 98;
+        # the 2 units left go to the largest remainders, .84 and .74.
+        assert allocate_units(100, [1180, 350, 1290]) == [42, 12, 46]
+
+    def test_ties_go_to_the_earlier_part_and_zero_weights_get_nothing(self) -> None:
+        assert allocate_units(2, [1, 1, 1]) == [1, 1, 0]
+        assert allocate_units(7, [0, 1, 1, 0]) == [0, 4, 3, 0]
+
+    def test_a_negative_total_mirrors_the_positive_one(self) -> None:
+        # 5 by 2 : 1 : 0 → 3.33 and 1.67 → floors 3 + 1, the unit left to .67 → 3, 2, 0.
+        assert allocate_units(-5, [2, 1, 0]) == [-3, -2, 0]
+
+    def test_nothing_over_zero_weights(self) -> None:
+        assert allocate_units(0, [0, 0]) == [0, 0]
+        with pytest.raises(InvalidInput, match="all zero"):
+            allocate_units(3, [0, 0])
+
+    def test_allocate_is_the_same_split_in_money(self) -> None:
+        units = allocate_units(10000, [1, 1, 1])
+        assert units == [3334, 3333, 3333]
+        assert allocate(Money("100", "TWD"), [1, 1, 1]) == [
+            Money.from_minor_units(part, "TWD") for part in units
+        ]
+
+    @pytest.mark.parametrize(
+        ("total", "weights", "error"),
+        [
+            (10, [], InvalidInput),
+            (10, [-1, 2], InvalidInput),
+            (10, [1.5], FloatNotAllowed),
+            (10, [True], InvalidInput),
+            (10, [Decimal(1)], InvalidInput),
+            (10, "12", InvalidInput),
+            (1.5, [1], InvalidInput),
+            (True, [1], InvalidInput),
+            ("10", [1], InvalidInput),
+        ],
+    )
+    def test_bad_input_is_refused(self, total: object, weights: object, error: type) -> None:
+        with pytest.raises(error):
+            allocate_units(total, weights)  # type: ignore[arg-type]
+
+
+class TestMinorUnit:
+    def test_looked_up_by_code_or_currency(self) -> None:
+        assert Precision.minor_unit(" twd ") == Precision.of(2)
+        assert Precision.minor_unit(moneyed.get_currency("KWD")) == Precision.of(3)
+        assert Precision.minor_unit("JPY") is Precision.minor_unit("JPY")  # kept, not rebuilt
+
+    def test_a_currency_of_its_own_keeps_its_own_minor_unit(self) -> None:
+        tokens = moneyed.Currency(code="TWD", sub_unit=1000)  # same code, another sub-unit
+        assert Precision.minor_unit(tokens) == Precision.of(3)
+        assert Precision.minor_unit("TWD") == Precision.of(2)
+
+    def test_money_made_from_minor_units_is_ordinary_money(self) -> None:
+        made = Money.from_minor_units(-1234, "twd")
+        assert (made, made.code, hash(made)) == (
+            Money("-12.34", "TWD"),
+            "TWD",
+            hash(Money("-12.34", "TWD")),
+        )
+        assert pickle.loads(pickle.dumps(made)) == made
+        with pytest.raises(AttributeError, match="immutable"):
+            made.amount = Decimal(1)  # type: ignore[misc]
+
+    @pytest.mark.parametrize("currency", ["XYZ", ["TWD"], None, 901])
+    def test_unknown_currencies_are_refused_every_time(self, currency: object) -> None:
+        for _ in range(2):
+            with pytest.raises(InvalidInput):
+                Precision.minor_unit(currency)  # type: ignore[arg-type]
 
 
 class TestSum:

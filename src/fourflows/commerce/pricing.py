@@ -5,7 +5,8 @@ It runs the pure calculators in a fixed order and keeps every figure:
 1. promotions (`fourflows.commerce.promotions`): markdowns, item and cart
    discounts, allocated to lines and units, and the free shipping won;
 2. shipping (`fourflows.logistics.shipping`): every eligible service with its
-   fee, priced on the units' net value, free shipping applied; the chosen
+   fee, priced on the units' net value, with the free-shipping offer won that
+   waives the most of that service's fee (the first won on a tie); the chosen
    service is the one asked for, else the cheapest;
 3. delivery promises (`fourflows.logistics.promise`) for each option, when an
    origin is given;
@@ -42,7 +43,6 @@ from fourflows.logistics.promise import DeliveryWindow, Origin, promise_window
 from fourflows.logistics.shipping import (
     ShipmentItem,
     ShippingOption,
-    ShippingQuote,
     ShippingTable,
     rate_shop,
 )
@@ -249,7 +249,7 @@ def price_cart(
         context=context,
         ship_to=ship_to,
         lines=tuple(
-            _quote_line(cart, line, taxed.line(_key(line.index))) for line in promoted.lines
+            _quote_line(cart, line, _line_tax(taxed, line.index)) for line in promoted.lines
         ),
         promotions=promoted,
         shipping_options=choices,
@@ -261,6 +261,14 @@ def price_cart(
 
 def _key(index: int) -> str:
     return f"line-{index + 1:04d}"
+
+
+def _line_tax(taxed: TaxResult, index: int) -> LineTax:
+    """The tax of cart line ``index``; `TaxResult.line` looks it up one line at a time."""
+    lines = taxed.lines
+    if index < len(lines) and lines[index].key == _key(index):
+        return lines[index]
+    return taxed.line(_key(index))
 
 
 def _quote_line(cart: Cart, line: LinePricing, taxed: LineTax) -> QuoteLine:
@@ -309,20 +317,14 @@ def _shipping_options(
 ) -> tuple[tuple[ShippingOption, ...], tuple[NotEligible, ...]]:
     if table is None or ship_to is None:
         return (), ()
-    items = _shipment_items(cart, promoted)
-    quotes: list[ShippingQuote] = [rate_shop(items, ship_to=ship_to, table=table, cod=cod)]
-    quotes.extend(
-        rate_shop(items, ship_to=ship_to, table=table, cod=cod, free_shipping=won.offer())
-        for won in promoted.free_shipping
+    quote = rate_shop(
+        _shipment_items(cart, promoted),
+        ship_to=ship_to,
+        table=table,
+        cod=cod,
+        free_shipping=[won.offer() for won in promoted.free_shipping],
     )
-    best: dict[str, ShippingOption] = {}
-    for quote in quotes:
-        for option in quote.options:
-            known = best.get(option.service_id)
-            if known is None or option.fee < known.fee:
-                best[option.service_id] = option
-    ordered = sorted(best.values(), key=lambda o: (o.fee.amount, o.transit_days[1], o.service_id))
-    return tuple(ordered), quotes[0].ineligible
+    return quote.options, quote.ineligible
 
 
 def _choose(

@@ -49,8 +49,9 @@ Amounts are kept at the currency's minor unit; cart unit prices must already
 be whole minor units. A percentage is taken of the total the promotion
 touches (all its targeted units together) and rounded half-up once; the
 result is then split over the touched lines in proportion to their net
-amounts with `fourflows.money.allocate` (largest remainder), and each line's
-share over its units the same way. So each adjustment's line amounts sum
+amounts by largest remainder in whole pricing steps (`fourflows.money.allocate_units`,
+the rule `fourflows.money.allocate` uses), and each line's share over its
+units the same way. So each adjustment's line amounts sum
 exactly to its total, and each line's unit nets sum to its net. A
 `Clearance` percentage is a new unit price, so it is rounded per unit.
 
@@ -91,7 +92,7 @@ from fourflows.commerce.coupons import (
 from fourflows.errors import CurrencyMismatch, FloatNotAllowed, InvalidInput
 from fourflows.geo import Address, country_code
 from fourflows.logistics.shipping import FreeShippingOffer
-from fourflows.money import Money, Precision, allocate, round_money
+from fourflows.money import Money, Precision, allocate_units, round_money
 
 __all__ = [
     "Adjustment",
@@ -345,6 +346,14 @@ class _Env:
     sold: Mapping[str, int]
     lines: list[_Line]
     precision: Precision
+    step_units: int = attrs.field(init=False)
+    """Minor units in one step of ``precision`` (1 at the minor unit, 100 for whole TWD)."""
+
+    def __attrs_post_init__(self) -> None:
+        minor = Precision.minor_unit(self.currency)
+        self.step_units = self.precision.increment * 10 ** (
+            minor.exponent - self.precision.exponent
+        )
 
     def net(self, unit: Unit) -> int:
         return self.lines[unit[0]].nets[unit[1]]
@@ -365,12 +374,19 @@ class _Env:
         return round_money(exact, self.precision).get_amount_in_sub_unit()
 
     def split(self, total: int, weights: list[int]) -> list[int]:
+        """``total`` minor units split by ``weights`` in whole pricing steps (largest remainder)."""
         if total == 0:
             return [0] * len(weights)
-        return [
-            part.get_amount_in_sub_unit()
-            for part in allocate(self.money(total), weights, precision=self.precision)
-        ]
+        step = self.step_units
+        steps, rest = divmod(total, step)
+        if rest:
+            raise InvalidInput(
+                f"{self.money(total)} is not a whole number of steps of {self.precision} "
+                f"{self.currency}; round it first"
+            )
+        if step == 1:
+            return allocate_units(steps, weights)
+        return [part * step for part in allocate_units(steps, weights)]
 
     def spread(self, total: int, units: Iterable[Unit]) -> dict[Unit, int]:
         """Split ``total`` (at most the units' nets) over lines by net, then over units by net."""

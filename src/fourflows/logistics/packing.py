@@ -30,6 +30,13 @@ close to the fewest parcels, but not always optimal. In rare cases one more
 unit changes how the others are grouped, so that a larger shipment's parcels
 fall into cheaper weight tiers. Within one parcel, adding a unit never lowers
 the chargeable weight: the estimated box only grows.
+
+**Cost.** Trying a unit in a parcel is a few comparisons on the parcel's
+running totals (the weight first, the estimated box only when the weight
+fits and a limit is about the size); a parcel is only changed when it takes
+the unit, and a parcel that no unit left can join is no longer tried. So
+packing grows with units × parcels still open, and reasons for a refusal are
+only written when `pack` reports one.
 """
 
 from __future__ import annotations
@@ -129,6 +136,31 @@ class ParcelLimits:
     max_length_plus_girth_cm: Decimal | None = attrs.field(default=None, converter=_optional_length)
     max_box_cm: Size | None = attrs.field(default=None, converter=_optional_box)
 
+    def _broken(self, weight_g: int, size_cm: Size | None) -> str | None:
+        """The code of the first limit a parcel of this weight and size breaks, else ``None``.
+
+        The same check as `violation`, by plain comparisons: no reason is written.
+        """
+        most = self.max_weight_g
+        if most is not None and weight_g > most:
+            return "weight"
+        return None if size_cm is None else self._broken_size(size_cm)
+
+    def _broken_size(self, size_cm: Size) -> str | None:
+        """The code of the first size limit that ``size_cm`` (longest side first) breaks."""
+        length, width, height = size_cm
+        if self.max_side_cm is not None and length > self.max_side_cm:
+            return "side"
+        if (
+            self.max_length_plus_girth_cm is not None
+            and length + 2 * (width + height) > self.max_length_plus_girth_cm
+        ):
+            return "length_plus_girth"
+        box = self.max_box_cm
+        if box is not None and (length > box[0] or width > box[1] or height > box[2]):
+            return "box"
+        return None
+
     def violation(self, weight_g: int, size_cm: Size | None) -> tuple[str, str] | None:
         """The first limit a parcel of this weight and size breaks, as (code, reason).
 
@@ -136,41 +168,47 @@ class ParcelLimits:
         ``None`` when the parcel is within every limit. A parcel of unknown
         size (``None``) is checked by weight only.
         """
-        if self.max_weight_g is not None and weight_g > self.max_weight_g:
-            return "weight", f"weighs {_kg(weight_g)}, over the {_kg(self.max_weight_g)} limit"
-        if size_cm is None:
+        code = self._broken(weight_g, size_cm)
+        if code is None:
             return None
+        return code, self._reason(code, weight_g, size_cm)
+
+    def _reason(self, code: str, weight_g: int, size_cm: Size | None) -> str:
+        """The words for a broken limit; only written when a refusal is reported."""
+        if code == "weight":
+            return f"weighs {_kg(weight_g)}, over the {_kg(self.max_weight_g or 0)} limit"
+        assert size_cm is not None  # every other limit is about the size
         length, width, height = size_cm
-        if self.max_side_cm is not None and length > self.max_side_cm:
+        if code == "side":
             return (
-                "side",
                 f"has a longest side of {_cm(length)} cm, "
-                f"over the {_cm(self.max_side_cm)} cm limit",
+                f"over the {_cm(self.max_side_cm or Decimal(0))} cm limit"
             )
-        girth = 2 * (width + height)
-        if (
-            self.max_length_plus_girth_cm is not None
-            and length + girth > self.max_length_plus_girth_cm
-        ):
+        if code == "length_plus_girth":
+            girth = 2 * (width + height)
             return (
-                "length_plus_girth",
                 f"has a length + girth of {_cm(length + girth)} cm "
                 f"({_cm(length)} + 2 × ({_cm(width)} + {_cm(height)})), "
-                f"over the {_cm(self.max_length_plus_girth_cm)} cm limit",
+                f"over the {_cm(self.max_length_plus_girth_cm or Decimal(0))} cm limit"
             )
-        if self.max_box_cm is not None and any(
-            side > most for side, most in zip(size_cm, self.max_box_cm, strict=True)
-        ):
-            return (
-                "box",
-                f"measures {_size_text(size_cm)} cm, which does not fit the "
-                f"{_size_text(self.max_box_cm)} cm maximum",
-            )
-        return None
+        box = self.max_box_cm or (Decimal(0), Decimal(0), Decimal(0))
+        return (
+            f"measures {_size_text(size_cm)} cm, which does not fit the "
+            f"{_size_text(box)} cm maximum"
+        )
 
     def admits(self, weight_g: int, size_cm: Size | None) -> bool:
         """Whether a parcel of this weight and size is within every limit."""
-        return self.violation(weight_g, size_cm) is None
+        return self._broken(weight_g, size_cm) is None
+
+    @property
+    def _sized(self) -> bool:
+        """Whether any limit is about the parcel's size (side, length + girth or box)."""
+        return (
+            self.max_side_cm is not None
+            or self.max_length_plus_girth_cm is not None
+            or self.max_box_cm is not None
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -204,65 +242,117 @@ class Parcel:
 
 @attrs.frozen
 class _Unit:
+    """One unit of a product, as packing sees it (size sorted longest side first)."""
+
     sku: str
     weight_g: int
     size: Size | None
-
-    @property
-    def volume(self) -> Decimal:
-        if self.size is None:
-            return Decimal(0)
-        length, width, height = self.size
-        return length * width * height
+    volume: Decimal
 
 
-@attrs.frozen
+def _box(length: Decimal, width: Decimal, thickest: Decimal, volume: Decimal) -> Size:
+    """The estimated box over a footprint, as tall as the thickest unit and the volume need."""
+    height = thickest
+    if volume > length * width * height:
+        height = _UP.divide(volume, length * width)
+        rounded = height.quantize(_MILLIMETRE, rounding=ROUND_CEILING, context=_UP)
+        if rounded != height:
+            height = rounded
+    a, b, c = sorted((length, width, height), reverse=True)
+    return (a, b, c)
+
+
 class _Load:
-    """The running totals of an open parcel; immutable so a trial never changes it."""
+    """The running totals of an open parcel, changed in place only when a unit is accepted.
 
-    contents: tuple[tuple[str, int], ...] = ()
-    weight_g: int = 0
-    volume: Decimal = Decimal(0)
-    footprint: tuple[Decimal, Decimal] | None = None
-    thickest: Decimal = Decimal(0)
+    ``length`` and ``width`` are the footprint (``None`` until a unit with a
+    size arrives), ``thickest`` the thickest unit's height and ``volume`` the
+    units' summed volume. ``closed`` marks a parcel no unit left to pack can
+    join, so first-fit stops trying it; ``refused`` is the last unit its size
+    refused (the units of one item come one after another, and a parcel that
+    refused one refuses the next, since it has not changed).
+    """
 
-    def plus(self, unit: _Unit) -> _Load:
-        counts = dict(self.contents)
-        counts[unit.sku] = counts.get(unit.sku, 0) + 1
-        if unit.size is None:
-            footprint, thickest = self.footprint, self.thickest
+    __slots__ = (
+        "closed",
+        "counts",
+        "length",
+        "refused",
+        "thickest",
+        "volume",
+        "weight_g",
+        "width",
+    )
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.weight_g = 0
+        self.volume = Decimal(0)
+        self.length: Decimal | None = None
+        self.width = Decimal(0)
+        self.thickest = Decimal(0)
+        self.closed = False
+        self.refused: _Unit | None = None
+
+    def fits(self, unit: _Unit, limits: ParcelLimits) -> bool:
+        """Whether the parcel with ``unit`` in it keeps within the size limits; changes nothing.
+
+        The weight is the caller's to check. The box is estimated as `size` does,
+        without building it: the footprint is (longest, middle) sides and the
+        thickest unit is never thicker than the footprint is wide, so only the
+        height that the volume needs can change the order of the sides.
+        """
+        size = unit.size
+        length = self.length
+        if size is None:
+            if length is None:
+                return True
+            width, thickest, volume = self.width, self.thickest, self.volume
         else:
+            a, b, c = size
+            if length is None:
+                length, width = a, b
+            else:
+                length = a if a > length else length
+                width = b if b > self.width else self.width
+            thickest = c if c > self.thickest else self.thickest
+            volume = self.volume + unit.volume
+        floor = length * width
+        if volume > floor * thickest:
+            height = _UP.divide(volume, floor).quantize(
+                _MILLIMETRE, rounding=ROUND_CEILING, context=_UP
+            )
+            if height > length:
+                return limits._broken_size((height, length, width)) is None
+            if height > width:
+                return limits._broken_size((length, height, width)) is None
+            return limits._broken_size((length, width, height)) is None
+        return limits._broken_size((length, width, thickest)) is None
+
+    def add(self, unit: _Unit) -> None:
+        """Put ``unit`` in the parcel."""
+        self.counts[unit.sku] = self.counts.get(unit.sku, 0) + 1
+        self.weight_g += unit.weight_g
+        self.volume = self.volume + unit.volume
+        if unit.size is not None:
             length, width, height = unit.size
-            old = self.footprint or (length, width)
-            footprint = (max(old[0], length), max(old[1], width))
-            thickest = max(self.thickest, height)
-        return _Load(
-            tuple(counts.items()),
-            self.weight_g + unit.weight_g,
-            self.volume + unit.volume,
-            footprint,
-            thickest,
-        )
+            if self.length is None:
+                self.length, self.width = length, width
+            else:
+                self.length, self.width = max(self.length, length), max(self.width, width)
+            self.thickest = max(self.thickest, height)
 
     def box_volume(self) -> Decimal:
         """The exact estimated box volume: it only grows as units are added."""
-        if self.footprint is None:
+        if self.length is None:
             return Decimal(0)
-        length, width = self.footprint
-        return max(self.volume, length * width * self.thickest)
+        return max(self.volume, self.length * self.width * self.thickest)
 
     def size(self) -> Size | None:
-        if self.footprint is None:
+        """The estimated box, rounded up to the millimetre; ``None`` when no unit has a size."""
+        if self.length is None:
             return None
-        length, width = self.footprint
-        height = self.thickest
-        if self.volume > length * width * height:
-            height = _UP.divide(self.volume, length * width)
-            rounded = height.quantize(_MILLIMETRE, rounding=ROUND_CEILING, context=_UP)
-            if rounded != height:
-                height = rounded
-        a, b, c = sorted((length, width, height), reverse=True)
-        return (a, b, c)
+        return _box(self.length, self.width, self.thickest, self.volume)
 
 
 def _volumetric_g(volume_cm3: Decimal, divisor: int | None) -> int:
@@ -276,8 +366,9 @@ def _round_up(grams: int, step: int) -> int:
     return -(-grams // step) * step
 
 
-def _units(items: Iterable[Packable]) -> list[_Unit]:
-    units: list[_Unit] = []
+def _units(items: Iterable[Packable]) -> list[tuple[_Unit, int]]:
+    """Each item as one unit and how many of it, in the items' order."""
+    units: list[tuple[_Unit, int]] = []
     for item in items:
         product = getattr(item, "product", None)
         quantity = getattr(item, "quantity", None)
@@ -288,10 +379,12 @@ def _units(items: Iterable[Packable]) -> list[_Unit]:
                 f"the quantity of {product.sku!r} must be a whole number above 0, not {quantity!r}"
             )
         size: Size | None = None
+        volume = Decimal(0)
         if product.size_cm is not None:
             a, b, c = sorted(product.size_cm, reverse=True)
             size = (a, b, c)
-        units.extend([_Unit(product.sku, product.weight_g, size)] * quantity)
+            volume = a * b * c
+        units.append((_Unit(product.sku, product.weight_g, size, volume), quantity))
     return units
 
 
@@ -305,7 +398,7 @@ def _check_alone(unit: _Unit, limits: ParcelLimits) -> None:
 def _seal(load: _Load, divisor: int | None, step: int) -> Parcel:
     volumetric = _volumetric_g(load.box_volume(), divisor)
     return Parcel(
-        contents=load.contents,
+        contents=tuple(load.counts.items()),
         weight_g=load.weight_g,
         volume_cm3=load.volume,
         size_cm=load.size(),
@@ -318,6 +411,62 @@ def _positive_int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput(f"{what} must be a whole number above 0, not {value!r}")
     return value
+
+
+def _suffix_min(values: Sequence[Any]) -> list[Any]:
+    """``result[i]`` is the least of ``values[i:]``."""
+    result = list(values)
+    for i in range(len(result) - 2, -1, -1):
+        result[i] = min(result[i], result[i + 1])
+    return result
+
+
+def _first_fit(units: Sequence[_Unit], limits: ParcelLimits) -> list[_Load]:
+    """First-fit: each unit into the first parcel that stays within ``limits``, else a new one.
+
+    A trial is plain comparisons on the parcel's running totals; the box is
+    only estimated when the weight fits and a limit is about the size, and
+    nothing is built unless the unit is accepted. A parcel that no unit left
+    can join is closed: too heavy for the lightest unit left, or too full for
+    the box limit to hold the smallest one left (a box holds no more than the
+    product of its sides). Skipping closed parcels never changes where a unit
+    goes, since they would refuse it anyway.
+    """
+    most = limits.max_weight_g
+    sized = limits._sized
+    box = limits.max_box_cm
+    room = None if box is None else box[0] * box[1] * box[2]
+    lightest = _suffix_min([unit.weight_g for unit in units])
+    smallest = _suffix_min([unit.volume for unit in units])
+    loads: list[_Load] = []
+    trying: list[_Load] = []
+    for index, unit in enumerate(units):
+        weight = unit.weight_g
+        closing = False
+        for load in trying:
+            total = load.weight_g + weight
+            if most is not None and total > most:
+                if load.weight_g + lightest[index] > most:
+                    load.closed = closing = True
+                continue
+            if sized:
+                if load.refused is unit:
+                    continue
+                if not load.fits(unit, limits):
+                    load.refused = unit
+                    if room is not None and load.volume + smallest[index] > room:
+                        load.closed = closing = True
+                    continue
+            load.add(unit)
+            break
+        else:
+            load = _Load()
+            load.add(unit)
+            loads.append(load)
+            trying.append(load)
+        if closing:
+            trying = [load for load in trying if not load.closed]
+    return loads
 
 
 def pack(
@@ -353,23 +502,18 @@ def pack(
     )
     step = _positive_int(weight_step_g, "a weight step in grams")
     units = _units(items)
-    for unit in units:
+    for unit, _ in units:
         _check_alone(unit, chosen)
 
-    def heaviest_first(unit: _Unit) -> tuple[int, Decimal, str]:
+    def heaviest_first(pair: tuple[_Unit, int]) -> tuple[int, Decimal, str]:
+        unit = pair[0]
         own = max(unit.weight_g, _volumetric_g(unit.volume, divisor))
         return (-own, -unit.volume, unit.sku)
 
-    loads: list[_Load] = []
-    for unit in sorted(units, key=heaviest_first):
-        for index, load in enumerate(loads):
-            trial = load.plus(unit)
-            if chosen.admits(trial.weight_g, trial.size()):
-                loads[index] = trial
-                break
-        else:
-            loads.append(_Load().plus(unit))
-    return tuple(_seal(load, divisor, step) for load in loads)
+    # Sorting the items (stably) and then repeating each unit gives the same order as
+    # sorting every unit: the units of one item are equal and stay together.
+    ordered = [unit for unit, count in sorted(units, key=heaviest_first) for _ in range(count)]
+    return tuple(_seal(load, divisor, step) for load in _first_fit(ordered, chosen))
 
 
 def total_units(parcels: Sequence[Parcel]) -> dict[str, int]:

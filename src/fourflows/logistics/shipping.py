@@ -828,7 +828,9 @@ class FreeShippingOffer:
     It covers the services listed in ``services`` (every service when
     empty) and waives their whole fee, base and surcharges, or at most
     ``max_fee`` of it. The waiver shows in the breakdown as a
-    ``"free_shipping"`` component labelled ``label``.
+    ``"free_shipping"`` component labelled ``label``. Offers do not add up:
+    given several, `rate_shop` applies to each service the one that waives
+    the most.
     """
 
     label: str = attrs.field(default="Free shipping", validator=_name)
@@ -1040,6 +1042,23 @@ def _refuse_early(
     return zone, rate
 
 
+def _best_offer(
+    service_id: str, charged: Money, offers: Sequence[FreeShippingOffer], precision: Precision
+) -> tuple[FreeShippingOffer, Money] | None:
+    """The offer that waives the most of ``charged``, and how much; the first one on a tie."""
+    best: tuple[FreeShippingOffer, Money] | None = None
+    if charged.amount <= 0:
+        return None
+    for offer in offers:
+        if not offer.covers(service_id):
+            continue
+        waived = charged if offer.max_fee is None else min(charged, offer.max_fee)
+        waived = round_money(waived, precision, Rounding.DOWN)
+        if waived.amount > 0 and (best is None or waived > best[1]):
+            best = (offer, waived)
+    return best
+
+
 def _price(
     service: ShippingService,
     found: Zone | None,
@@ -1049,7 +1068,7 @@ def _price(
     goods: Money,
     table: ShippingTable,
     cod: bool,
-    offer: FreeShippingOffer | None,
+    offers: Sequence[FreeShippingOffer],
 ) -> ShippingOption:
     zone, rate = _refuse_early(service, found, ship_to, items, goods, cod)
     parcels = _pack(service, items)
@@ -1092,19 +1111,18 @@ def _price(
             )
         )
     charged = sum_money((part.amount for part in breakdown), currency=table.currency)
-    if offer is not None and offer.covers(service.id) and charged.amount > 0:
-        waived = charged if offer.max_fee is None else min(charged, offer.max_fee)
-        waived = round_money(waived, precision, Rounding.DOWN)
-        if waived.amount > 0:
-            breakdown.append(
-                FeeComponent(
-                    code="free_shipping",
-                    label=offer.label,
-                    amount=-waived,
-                    promotion_id=offer.promotion_id,
-                )
+    best = _best_offer(service.id, charged, offers, precision)
+    if best is not None:
+        offer, waived = best
+        breakdown.append(
+            FeeComponent(
+                code="free_shipping",
+                label=offer.label,
+                amount=-waived,
+                promotion_id=offer.promotion_id,
             )
-            charged = charged - waived
+        )
+        charged = charged - waived
     cod_amount = None
     if cod and service.cod is not None:
         cod_amount = goods + charged
@@ -1129,13 +1147,45 @@ def _price(
     )
 
 
+def _offers(free_shipping: object, table: ShippingTable) -> tuple[FreeShippingOffer, ...]:
+    """``free_shipping`` as a tuple of offers, each checked against ``table``."""
+    if free_shipping is None:
+        return ()
+    if isinstance(free_shipping, FreeShippingOffer):
+        offers: tuple[object, ...] = (free_shipping,)
+    elif isinstance(free_shipping, Sequence) and not isinstance(free_shipping, str):
+        offers = tuple(free_shipping)
+    else:
+        raise InvalidInput(
+            "free_shipping must be a FreeShippingOffer, a list of them or None, "
+            f"not {free_shipping!r}"
+        )
+    checked: list[FreeShippingOffer] = []
+    for offer in offers:
+        if not isinstance(offer, FreeShippingOffer):
+            raise InvalidInput(
+                f"free_shipping must hold FreeShippingOffer values only, not {offer!r}"
+            )
+        if offer.max_fee is not None and offer.max_fee.code != table.currency:
+            raise CurrencyMismatch(table.currency, offer.max_fee.code, "waive shipping")
+        unknown = sorted(offer.services - {service.id for service in table.services})
+        if unknown:
+            known = ", ".join(service.id for service in table.services)
+            raise InvalidInput(
+                f"the free-shipping offer names services the table does not have: "
+                f"{', '.join(unknown)}; the table has: {known}"
+            )
+        checked.append(offer)
+    return tuple(checked)
+
+
 def _checked(
     items: Iterable[ShipmentItem],
     ship_to: Address,
     table: ShippingTable,
     cod: bool,
-    offer: FreeShippingOffer | None,
-) -> tuple[tuple[ShipmentItem, ...], Money]:
+    free_shipping: object,
+) -> tuple[tuple[ShipmentItem, ...], Money, tuple[FreeShippingOffer, ...]]:
     if not isinstance(table, ShippingTable):
         raise InvalidInput(f"table must be a ShippingTable, not {table!r}")
     if not isinstance(ship_to, Address):
@@ -1152,20 +1202,9 @@ def _checked(
             raise InvalidInput(f"items must be ShipmentItem values, not {item!r}")
         if item.unit_value.code != table.currency:
             raise CurrencyMismatch(table.currency, item.unit_value.code, "ship")
-    if offer is not None:
-        if not isinstance(offer, FreeShippingOffer):
-            raise InvalidInput(f"free_shipping must be a FreeShippingOffer or None, not {offer!r}")
-        if offer.max_fee is not None and offer.max_fee.code != table.currency:
-            raise CurrencyMismatch(table.currency, offer.max_fee.code, "waive shipping")
-        unknown = sorted(offer.services - {service.id for service in table.services})
-        if unknown:
-            known = ", ".join(service.id for service in table.services)
-            raise InvalidInput(
-                f"the free-shipping offer names services the table does not have: "
-                f"{', '.join(unknown)}; the table has: {known}"
-            )
+    offers = _offers(free_shipping, table)
     goods = sum_money((item.value for item in chosen), currency=table.currency)
-    return chosen, goods
+    return chosen, goods, offers
 
 
 def _option_order(option: ShippingOption) -> tuple[Decimal, int, str]:
@@ -1178,14 +1217,17 @@ def rate_shop(
     ship_to: Address,
     table: ShippingTable,
     cod: bool = False,
-    free_shipping: FreeShippingOffer | None = None,
+    free_shipping: FreeShippingOffer | Sequence[FreeShippingOffer] | None = None,
 ) -> ShippingQuote:
     """Price ``items`` to ``ship_to`` with every service of ``table``.
 
     With ``cod=True`` only services that collect cash on delivery, within
-    their cap, are eligible. ``free_shipping`` waives the fee of the services
-    it covers. Raises `InvalidInput` for no items or a bad argument and
-    `CurrencyMismatch` when an item or the offer is not in the table's
+    their cap, are eligible. ``free_shipping`` is one offer or several (say,
+    every free-shipping promotion a cart won): each service gets the one
+    offer that covers it and waives the most of its fee, the earliest listed
+    on a tie, and offers never add up. Each service packs the items once,
+    whatever the offers. Raises `InvalidInput` for no items or a bad argument
+    and `CurrencyMismatch` when an item or an offer is not in the table's
     currency; a service that cannot carry the items is never an error here,
     but a `NotEligible` in ``ineligible``.
 
@@ -1198,8 +1240,16 @@ def rate_shop(
     [('cvs', '60 TWD'), ('post', '80 TWD'), ('home', '200 TWD')]
     >>> sorted(quote.reasons())
     ['rider', 'store']
+    >>> offers = [FreeShippingOffer(label="Up to 70 off", max_fee=Money("70", "TWD")),
+    ...           FreeShippingOffer(label="Free home delivery", services={"home"})]
+    >>> quote = rate_shop([ShipmentItem(tee, 2)], ship_to=Address(country="TW", postal_code="880"),
+    ...                   table=ShippingTable.example_taiwan(), free_shipping=offers)
+    >>> [(o.service_id, str(o.fee)) for o in quote.options]
+    [('cvs', '0 TWD'), ('home', '0 TWD'), ('post', '10 TWD')]
+    >>> [part.label for part in quote.option("home").breakdown]
+    ['Base fee', 'Remote-area surcharge (Taiwan outlying islands (離島))', 'Free home delivery']
     """
-    chosen, goods = _checked(items, ship_to, table, cod, free_shipping)
+    chosen, goods, offers = _checked(items, ship_to, table, cod, free_shipping)
     zone = table.zone_for(ship_to)
     options: list[ShippingOption] = []
     ineligible: list[NotEligible] = []
@@ -1214,7 +1264,7 @@ def rate_shop(
                     goods=goods,
                     table=table,
                     cod=cod,
-                    offer=free_shipping,
+                    offers=offers,
                 )
             )
         except _Refused as refused:
@@ -1231,15 +1281,15 @@ def quote_service(
     ship_to: Address,
     table: ShippingTable,
     cod: bool = False,
-    free_shipping: FreeShippingOffer | None = None,
+    free_shipping: FreeShippingOffer | Sequence[FreeShippingOffer] | None = None,
 ) -> ShippingOption:
     """Price ``items`` with the one service ``service_id``.
 
-    Raises `NotEligible` (with the reason and its code) when that service
-    cannot carry them, `NotFound` when the table has no such service, and
-    otherwise what `rate_shop` raises.
+    ``free_shipping`` is applied as in `rate_shop`. Raises `NotEligible` (with
+    the reason and its code) when that service cannot carry them, `NotFound`
+    when the table has no such service, and otherwise what `rate_shop` raises.
     """
-    chosen, goods = _checked(items, ship_to, table, cod, free_shipping)
+    chosen, goods, offers = _checked(items, ship_to, table, cod, free_shipping)
     service = table.service(service_id)
     try:
         return _price(
@@ -1250,7 +1300,7 @@ def quote_service(
             goods=goods,
             table=table,
             cod=cod,
-            offer=free_shipping,
+            offers=offers,
         )
     except _Refused as refused:
         raise NotEligible(_SERVICE, service.id, refused.reason, code=refused.code) from None

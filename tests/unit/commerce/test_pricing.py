@@ -20,6 +20,8 @@ from fourflows.commerce.promotions import (
 )
 from fourflows.errors import NotEligible
 from fourflows.geo import Address
+from fourflows.logistics import shipping
+from fourflows.logistics.packing import pack
 from fourflows.logistics.promise import BusinessCalendar, Origin
 from fourflows.logistics.shipping import ShippingTable
 from fourflows.tax import PriceMode, TaxTable
@@ -117,6 +119,73 @@ class TestTaiwan:
             "2026-11-30",
         )
         assert quote.total == twd("2720")
+
+    def test_each_service_gets_the_free_shipping_won_that_waives_the_most(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        free_home = FreeShippingPromotion(id="free-home", min_spend=twd("2000"), services={"home"})
+        up_to_60 = FreeShippingPromotion(
+            id="ship-60", label="NT$60 off shipping", max_fee=twd("60")
+        )
+        packed: list[str] = []
+
+        def counting(items: object, limits: object = None, **options: object) -> object:
+            packed.append(str(limits))
+            return pack(items, limits, **options)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(shipping, "pack", counting)
+        quote = price_cart(
+            CART,
+            context=CONTEXT,
+            tax=TW,
+            promotions=[up_to_60, free_home],
+            shipping=TABLE,
+            ship_to=PENGHU,
+        )
+        assert [won.promotion_id for won in quote.promotions.free_shipping] == [
+            "free-home",
+            "ship-60",
+        ]
+        options = {c.option.service_id: c.option for c in quote.shipping_options}
+        # Home 150 + 100 remote = 250: free-home waives it all, ship-60 only 60.
+        # Convenience store 60 - 60 = 0; post (1.38 kg → 2 kg tier) 120 - 60 = 60.
+        assert {sid: o.fee for sid, o in options.items()} == {
+            "cvs": twd("0"),
+            "home": twd("0"),
+            "post": twd("60"),
+        }
+        assert [(p.promotion_id, p.amount) for p in options["home"].breakdown[-1:]] == [
+            ("free-home", twd("-250"))
+        ]
+        assert options["post"].breakdown[-1].label == "NT$60 off shipping"
+        # Both free at 0: the convenience store takes at most 3 days to Penghu, home 5.
+        assert [c.option.service_id for c in quote.shipping_options] == ["cvs", "home", "post"]
+        # One packing per service that serves Penghu (home, post, cvs), not one per offer.
+        assert len(packed) == 3
+
+    def test_a_service_free_shipping_brings_under_the_cod_cap_is_offered_not_refused(
+        self,
+    ) -> None:
+        tv = Product(sku="TV", name="Television", price=twd("19900"), weight_g=200)
+        free_home = FreeShippingPromotion(id="free-home", services={"home"})
+        cart = Cart("TWD").add(tv, 1)
+        without = price_cart(
+            cart, context=CONTEXT, tax=TW, shipping=TABLE, ship_to=TAIPEI, cod=True
+        )
+        # 19,900 + 100 home delivery + 30 COD fee = 20,030, over the 20,000 COD cap.
+        assert "home" in {refusal.key for refusal in without.ineligible_shipping}
+        quote = price_cart(
+            cart,
+            context=CONTEXT,
+            tax=TW,
+            promotions=[free_home],
+            shipping=TABLE,
+            ship_to=TAIPEI,
+            cod=True,
+        )
+        home = next(c.option for c in quote.shipping_options if c.option.service_id == "home")
+        assert (home.fee, home.cod_amount) == (twd("0"), twd("19900"))
+        assert "home" not in {refusal.key for refusal in quote.ineligible_shipping}
 
     def test_a_shipping_fee_is_taxed_and_paid(self) -> None:
         quote = price_cart(

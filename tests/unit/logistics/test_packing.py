@@ -8,7 +8,7 @@ from fourflows.commerce.cart import CartLine
 from fourflows.commerce.catalog import Product
 from fourflows.errors import NotEligible
 from fourflows.logistics.packing import Parcel, ParcelLimits, pack, total_units
-from fourflows.logistics.shipping import ShipmentItem
+from fourflows.logistics.shipping import ShipmentItem, ShippingTable
 
 
 def product(sku: str, weight_g: int, size: tuple[int | str, ...] | None = None) -> Product:
@@ -68,6 +68,126 @@ class TestFirstFitDecreasing:
         )
         assert len(parcels) == 3
         assert total_units(parcels) == {"BRICK": 3, "TEE": 1}
+
+    def test_a_light_unit_goes_back_to_the_first_parcel_with_room(self) -> None:
+        a, b, c = product("A", 700), product("B", 250), product("C", 50)
+        parcels = pack(
+            [ShipmentItem(c, 1), ShipmentItem(b, 2), ShipmentItem(a, 3)],
+            ParcelLimits(max_weight_g=1000),
+        )
+        # A, A, A open three parcels (700 each); the first B fits parcel 1 (950), the second
+        # only parcel 2 (950); C (50) still fits parcel 1 exactly: 950 + 50 = 1000.
+        assert [(p.contents, p.weight_g) for p in parcels] == [
+            ((("A", 1), ("B", 1), ("C", 1)), 1000),
+            ((("A", 1), ("B", 1)), 950),
+            ((("A", 1),), 700),
+        ]
+
+
+def mixed_cart(lines: int) -> list[ShipmentItem]:
+    """Products of 100 g to 1.05 kg, up to 29 × 17 × 6 cm, every seventh without a size."""
+    return [
+        ShipmentItem(
+            Product(
+                sku=f"P{i:03d}",
+                name=f"Product {i}",
+                price=Money("100", "TWD"),
+                weight_g=100 + (i * 53 % 20) * 50,
+                size_cm=(10 + i % 20, 8 + i % 10, 2 + i % 5) if i % 7 else None,
+            ),
+            1 + i % 3,
+        )
+        for i in range(lines)
+    ]
+
+
+def pack_for(service_id: str, items: list[ShipmentItem]) -> tuple[Parcel, ...]:
+    service = ShippingTable.example_taiwan().service(service_id)
+    return pack(
+        items,
+        service.limits,
+        volumetric_divisor=service.volumetric_divisor,
+        weight_step_g=service.weight_step_g,
+    )
+
+
+class TestPinnedParcels:
+    """Parcels recorded from the first implementation, which rebuilt a parcel for every trial.
+
+    Packing was later made cheaper (plain comparisons per trial, parcels that can take no
+    unit left skipped); none of these parcels may change.
+    """
+
+    def test_a_sixteen_line_cart_at_the_convenience_store(self) -> None:
+        parcels = pack_for("cvs", mixed_cart(16))  # 5 kg and a 45 × 30 × 30 cm box a parcel
+        assert [p.contents for p in parcels] == [
+            (("P003", 1), ("P006", 1), ("P009", 1), ("P012", 1), ("P015", 1), ("P011", 1)),
+            (("P001", 2), ("P004", 2), ("P007", 2), ("P010", 1), ("P014", 1)),
+            (("P010", 1), ("P013", 2), ("P002", 3), ("P005", 3), ("P008", 3), ("P000", 1)),
+            (("P011", 2), ("P014", 2)),
+        ]
+        assert [(p.weight_g, p.size_cm) for p in parcels] == [
+            (5000, (Decimal(25), Decimal(17), Decimal("12.8"))),
+            (5000, (Decimal(20), Decimal("12.3"), Decimal(12))),
+            (4950, (Decimal("26.6"), Decimal(23), Decimal(16))),
+            (900, (Decimal(21), Decimal(9), Decimal(6))),
+        ]
+
+    def test_a_sixteen_line_cart_with_the_rider(self) -> None:
+        parcels = pack_for("rider", mixed_cart(16))  # 10 kg and a 60 cm side a parcel
+        assert [p.contents for p in parcels] == [
+            (
+                ("P003", 1),
+                ("P006", 1),
+                ("P009", 1),
+                ("P012", 1),
+                ("P015", 1),
+                ("P001", 2),
+                ("P004", 2),
+                ("P007", 2),
+                ("P010", 1),
+                ("P002", 1),
+            ),
+            (
+                ("P010", 1),
+                ("P013", 2),
+                ("P002", 2),
+                ("P005", 3),
+                ("P008", 3),
+                ("P011", 3),
+                ("P014", 3),
+                ("P000", 1),
+            ),
+        ]
+        assert [(p.weight_g, p.size_cm) for p in parcels] == [
+            (9950, (Decimal(25), Decimal("19.5"), Decimal(17))),
+            (5900, (Decimal("29.9"), Decimal(23), Decimal(16))),
+        ]
+
+    @pytest.mark.parametrize(
+        ("service_id", "units", "grams"),
+        [
+            ("home", [20, 21, 24, 27, 32, 41, 75], [*[20000] * 6, 18000]),
+            ("store", [240], [138000]),
+            (
+                "cvs",
+                [*[5] * 5, *[6] * 8, 7, 7, 7, 8, 8, 8, 9, 9, 10, 11, 12, 13, 15, 21, 22],
+                [*[5000] * 12, 4950, *[5000] * 12, 4950, 5000, 3100],
+            ),
+            (
+                "rider",
+                [10, 10, 11, 11, 12, 12, 13, 14, 15, 16, 19, 22, 30, 32, 13],
+                [*[10000] * 9, 9950, *[10000] * 3, 6500, 1550],
+            ),
+        ],
+    )
+    def test_a_hundred_and_twenty_line_cart(
+        self, service_id: str, units: list[int], grams: list[int]
+    ) -> None:
+        parcels = pack_for(service_id, mixed_cart(120))
+        assert [p.units for p in parcels] == units
+        assert [p.weight_g for p in parcels] == grams
+        assert sum(units) == 240  # 40 lines each of 1, 2 and 3 units
 
 
 class TestParcelSize:

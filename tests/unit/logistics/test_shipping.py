@@ -6,7 +6,8 @@ from fourflows import CurrencyMismatch, FloatNotAllowed, InvalidInput, Money, No
 from fourflows.commerce.catalog import Handling, Product
 from fourflows.errors import NotEligible
 from fourflows.geo import Address
-from fourflows.logistics.packing import ParcelLimits
+from fourflows.logistics import shipping
+from fourflows.logistics.packing import ParcelLimits, pack
 from fourflows.logistics.shipping import (
     CashOnDelivery,
     FeeComponent,
@@ -452,6 +453,76 @@ class TestFreeShipping:
         assert shop(almost, cod=True, free_shipping=offer).option("home").cod_amount == nt(19900)
 
 
+class TestSeveralOffers:
+    CAPPED = FreeShippingOffer(label="Up to NT$60 off", promotion_id="cap-60", max_fee=nt(60))
+    HOME = FreeShippingOffer(label="Free home delivery", promotion_id="home", services={"home"})
+
+    def test_each_service_gets_the_offer_that_waives_the_most(self) -> None:
+        quote = shop(ShipmentItem(TEE, 1), ship_to=PENGHU, free_shipping=[self.CAPPED, self.HOME])
+        # Home: 100 base + 100 remote = 200; the capped offer waives 60, the home offer all 200.
+        # Post: 80, only the capped offer covers it: 80 - 60 = 20. Convenience store: 60 - 60 = 0.
+        assert fees(quote) == [("cvs", nt(0)), ("home", nt(0)), ("post", nt(20))]
+        waivers = {
+            option.service_id: [p.promotion_id for p in option.breakdown if p.promotion_id]
+            for option in quote.options
+        }
+        assert waivers == {"cvs": ["cap-60"], "home": ["home"], "post": ["cap-60"]}
+
+    def test_offers_never_add_up(self) -> None:
+        other = FreeShippingOffer(label="Up to NT$50 off", max_fee=nt(50))
+        home = shop(ShipmentItem(TEE, 1), ship_to=PENGHU, free_shipping=[other, self.CAPPED])
+        # 200 - 60, not 200 - 60 - 50: the larger waiver alone.
+        assert home.option("home").fee == nt(140)
+        assert home.option("home").amount("free_shipping") == nt(-60)
+
+    def test_on_a_tie_the_offer_listed_first_is_used(self) -> None:
+        first = FreeShippingOffer(label="Members ship free", promotion_id="members")
+        second = FreeShippingOffer(label="Free shipping weekend", promotion_id="weekend")
+        for offers, used in (([first, second], "members"), ([second, first], "weekend")):
+            option = shop(ShipmentItem(TEE, 1), free_shipping=offers).option("home")
+            assert option.fee == nt(0)
+            assert [p.promotion_id for p in option.breakdown if p.promotion_id] == [used]
+
+    def test_one_offer_a_list_of_one_and_none(self) -> None:
+        item = ShipmentItem(TEE, 1)
+        assert shop(item, free_shipping=[self.CAPPED]) == shop(item, free_shipping=self.CAPPED)
+        assert shop(item, free_shipping=()) == shop(item)
+
+    def test_each_offer_is_checked(self) -> None:
+        with pytest.raises(CurrencyMismatch):
+            shop(
+                ShipmentItem(TEE, 1),
+                free_shipping=[self.HOME, FreeShippingOffer(max_fee=Money("5", "USD"))],
+            )
+        with pytest.raises(InvalidInput, match="services the table does not have: drone"):
+            shop(
+                ShipmentItem(TEE, 1), free_shipping=(self.HOME, FreeShippingOffer(services="drone"))
+            )
+
+    def test_the_items_are_packed_once_per_service_whatever_the_offers(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        packed: list[ParcelLimits | None] = []
+
+        def counting(
+            items: object, limits: ParcelLimits | None = None, **options: object
+        ) -> object:
+            packed.append(limits)
+            return pack(items, limits, **options)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(shipping, "pack", counting)
+        shop(ShipmentItem(TEE, 2), ship_to=PENGHU, free_shipping=[self.CAPPED, self.HOME])
+        # Store pickup and the rider do not serve Penghu, so only home, post and cvs pack.
+        assert packed == [TW.service(s).limits for s in ("home", "post", "cvs")]
+
+    def test_a_service_the_offer_brings_under_the_cod_cap_is_eligible(self) -> None:
+        almost = ShipmentItem(TEE, 1, nt(19900))
+        # Without the offer 19,900 + 130 is over the 20,000 cap; with it 19,900 is collected.
+        quote = shop(almost, cod=True, free_shipping=[self.CAPPED, self.HOME])
+        assert quote.option("home").cod_amount == nt(19900)
+        assert "home" not in quote.reasons()
+
+
 class TestRateShopping:
     def test_options_are_sorted_by_fee(self) -> None:
         quote = shop(ShipmentItem(TEE, 1))
@@ -675,7 +746,16 @@ class TestBadInput:
                     table=TW,
                     free_shipping="free",  # type: ignore[arg-type]
                 ),
-                "FreeShippingOffer or None",
+                "a FreeShippingOffer, a list of them or None, not 'free'",
+            ),
+            (
+                lambda: rate_shop(
+                    [ShipmentItem(TEE, 1)],
+                    ship_to=TAIPEI,
+                    table=TW,
+                    free_shipping=[FreeShippingOffer(), "free"],  # type: ignore[list-item]
+                ),
+                "FreeShippingOffer values only, not 'free'",
             ),
         ],
     )
