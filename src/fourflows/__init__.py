@@ -12,16 +12,21 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
+from fourflows.adapters.fake_gateway import FakeGateway
 from fourflows.adapters.fakes import FixedClock, SequentialIds, SystemClock, UuidIds
 from fourflows.adapters.memory import MemoryStore, RecordingPublisher
 from fourflows.aggregates import Aggregate
 from fourflows.app.bootstrap import in_memory_bus
 from fourflows.app.commands import CancelRefund, Command, ConfirmRefund, FailRefund, RequestRefund
 from fourflows.app.messagebus import MessageBus
+from fourflows.cash.dispute import Dispute
+from fourflows.cash.gateway import GatewayNotification, GatewayResult, PaymentGateway
+from fourflows.cash.payment import Payment, PaymentMethod
 from fourflows.cash.refund import Refund
 from fourflows.commerce.cart import Cart, CartLine, Channel, Customer, PricingContext
 from fourflows.commerce.catalog import Catalog, Handling, Product
 from fourflows.commerce.coupons import Coupon, CouponUsage
+from fourflows.commerce.order import Order, OrderChange, PaymentFigures
 from fourflows.commerce.pricing import Quote, QuoteLine, price_cart
 from fourflows.commerce.promotions import (
     BundlePrice,
@@ -41,7 +46,9 @@ from fourflows.errors import (
     CurrencyMismatch,
     FloatNotAllowed,
     FourFlowsError,
+    GatewayUnavailable,
     GuardRejected,
+    IdempotencyConflict,
     InvalidInput,
     InvalidTransition,
     NotEligible,
@@ -102,8 +109,10 @@ __all__ = [
     "CurrencyMismatch",
     "Customer",
     "DeliveryWindow",
+    "Dispute",
     "DomainEvent",
     "FailRefund",
+    "FakeGateway",
     "FixedAmountOff",
     "FixedClock",
     "FlashSale",
@@ -113,9 +122,13 @@ __all__ = [
     "FourFlowsError",
     "FreeShippingOffer",
     "FreeShippingPromotion",
+    "GatewayNotification",
+    "GatewayResult",
+    "GatewayUnavailable",
     "Guard",
     "GuardRejected",
     "Handling",
+    "IdempotencyConflict",
     "InvalidInput",
     "InvalidTransition",
     "MachineSpec",
@@ -125,7 +138,13 @@ __all__ = [
     "MoneyField",
     "NotEligible",
     "NotFound",
+    "Order",
+    "OrderChange",
     "Origin",
+    "Payment",
+    "PaymentFigures",
+    "PaymentGateway",
+    "PaymentMethod",
     "PercentageOff",
     "Precision",
     "PriceMode",
