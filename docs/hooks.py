@@ -5,6 +5,7 @@ the code declares and nothing is drawn by hand:
 
 * ``<!-- fourflows:machines -->`` becomes, for every registered state
   machine, a heading, its description and its Mermaid state diagram;
+* ``<!-- fourflows:machine NAME -->`` becomes the diagram of one machine;
 * ``<!-- fourflows:events -->`` becomes the catalogue of domain event types:
   flow, its Chinese name, the event name and the first line of its docstring.
 
@@ -13,11 +14,12 @@ Pages without a marker are returned unchanged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import fourflows  # noqa: F401  (importing the package registers its machines and events)
 from fourflows.events import event_types
-from fourflows.machines import registered_machines
+from fourflows.machines import StateMachine, machine_named, registered_machines
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -27,13 +29,16 @@ if TYPE_CHECKING:
 __all__ = [
     "EVENTS_MARKER",
     "MACHINES_MARKER",
+    "MACHINE_MARKER",
     "event_catalogue",
+    "machine_diagram",
     "machine_diagrams",
     "on_page_markdown",
     "render_markers",
 ]
 
 MACHINES_MARKER = "<!-- fourflows:machines -->"
+MACHINE_MARKER = re.compile(r"<!-- fourflows:machine ([a-z][a-z0-9_]*) -->")
 EVENTS_MARKER = "<!-- fourflows:events -->"
 
 
@@ -50,6 +55,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def machine_diagram(machine: StateMachine[Any]) -> str:
+    """Markdown for one machine: its initial and final states, then its diagram."""
+    spec = machine.spec
+    finals = ", ".join(f"`{state}`" for state in spec.final)
+    return (
+        f"Initial state `{spec.initial}`; final states {finals}.\n\n"
+        f"```mermaid\n{machine.mermaid().rstrip()}\n```\n"
+    )
+
+
 def machine_diagrams() -> str:
     """Markdown for every registered machine: heading, description and diagram."""
     parts: list[str] = []
@@ -58,9 +73,7 @@ def machine_diagrams() -> str:
         parts.append(f"### `{spec.name}`\n")
         if spec.description:
             parts.append(f"{spec.description}\n")
-        finals = ", ".join(f"`{state}`" for state in spec.final)
-        parts.append(f"Initial state `{spec.initial}`; final states {finals}.\n")
-        parts.append(f"```mermaid\n{machine.mermaid().rstrip()}\n```\n")
+        parts.append(machine_diagram(machine))
     if not parts:
         return "No state machine is registered.\n"
     return "\n".join(parts)
@@ -82,6 +95,7 @@ def render_markers(markdown: str) -> str:
     """Replace both markers in ``markdown``; text without markers comes back as it was."""
     if MACHINES_MARKER in markdown:
         markdown = markdown.replace(MACHINES_MARKER, machine_diagrams())
+    markdown = MACHINE_MARKER.sub(lambda m: machine_diagram(machine_named(m.group(1))), markdown)
     if EVENTS_MARKER in markdown:
         markdown = markdown.replace(EVENTS_MARKER, event_catalogue())
     return markdown

@@ -83,3 +83,11 @@ def test_both_markers_on_one_page(hooks: ModuleType) -> None:
 )
 def test_pages_without_a_marker_are_unchanged(hooks: ModuleType, markdown: str) -> None:
     assert render(hooks, markdown) == markdown
+
+
+def test_one_machine_marker_becomes_that_machine_only(hooks: ModuleType) -> None:
+    page = hooks.render_markers("before\n<!-- fourflows:machine payment -->\nafter")
+    assert "title: payment" in page
+    assert "title: order" not in page
+    assert page.startswith("before\nInitial state `pending`")
+    assert page.rstrip().endswith("after")

@@ -17,8 +17,19 @@ from fourflows.adapters.fakes import FixedClock, SequentialIds, SystemClock, Uui
 from fourflows.adapters.memory import MemoryStore, RecordingPublisher
 from fourflows.aggregates import Aggregate
 from fourflows.app.bootstrap import in_memory_bus
+from fourflows.app.checkout import (
+    ApplyGatewayNotification,
+    AuthorizePayment,
+    CancelOrder,
+    CapturePayment,
+    PlaceOrder,
+    RefundPayment,
+    ShipTo,
+    ShopResult,
+)
 from fourflows.app.commands import CancelRefund, Command, ConfirmRefund, FailRefund, RequestRefund
 from fourflows.app.messagebus import MessageBus
+from fourflows.app.shop import Shop
 from fourflows.cash.dispute import Dispute
 from fourflows.cash.gateway import GatewayNotification, GatewayResult, PaymentGateway
 from fourflows.cash.payment import Payment, PaymentMethod
@@ -92,10 +103,14 @@ from fourflows.tax import PriceMode, TaxProvider, TaxRounding, TaxTable
 __all__ = [
     "Address",
     "Aggregate",
+    "ApplyGatewayNotification",
+    "AuthorizePayment",
     "BundlePrice",
     "BusinessCalendar",
     "BuyXGetY",
+    "CancelOrder",
     "CancelRefund",
+    "CapturePayment",
     "Cart",
     "CartLine",
     "Catalog",
@@ -146,6 +161,7 @@ __all__ = [
     "PaymentGateway",
     "PaymentMethod",
     "PercentageOff",
+    "PlaceOrder",
     "Precision",
     "PriceMode",
     "PricingContext",
@@ -154,11 +170,15 @@ __all__ = [
     "QuoteLine",
     "RecordingPublisher",
     "Refund",
+    "RefundPayment",
     "RequestRefund",
     "Rounding",
     "SequentialIds",
+    "ShipTo",
     "ShipmentItem",
     "ShippingTable",
+    "Shop",
+    "ShopResult",
     "SpendThreshold",
     "SpendTier",
     "StateMachine",

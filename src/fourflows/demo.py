@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from fourflows.adapters.fake_gateway import FakeGateway
 from fourflows.adapters.fakes import FixedClock, SequentialIds
 from fourflows.adapters.memory import MemoryStore, RecordingPublisher
 from fourflows.app.bootstrap import in_memory_bus
+from fourflows.app.checkout import CapturePayment, PlaceOrder
 from fourflows.app.commands import CancelRefund, ConfirmRefund, RequestRefund
+from fourflows.app.shop import Shop
 from fourflows.cash.refund import Refund
 from fourflows.commerce.cart import Cart, PricingContext
-from fourflows.commerce.catalog import Product
+from fourflows.commerce.catalog import Catalog, Product
 from fourflows.commerce.pricing import price_cart
 from fourflows.commerce.promotions import FreeShippingPromotion, SpendThreshold
 from fourflows.errors import FourFlowsError
@@ -89,11 +92,10 @@ def _machines(out: Out) -> None:
     for machine in registered_machines():
         spec = machine.spec
         out(f"  {spec.name}: {spec.description}")
-        out(f"    states: {', '.join(spec.states)} (final: {', '.join(spec.final)})")
-        for state in spec.states:
-            allowed = machine.allowed_events(state)
-            if allowed:
-                out(f"    from {state}: {', '.join(allowed)}")
+        out(
+            f"    {len(spec.states)} states, {len(machine.table)} (state, event) moves; "
+            f"final: {', '.join(spec.final)}"
+        )
     out("  diagrams: fourflows diagram NAME  (Mermaid, drawn by `transitions` from the spec)")
 
 
@@ -181,6 +183,47 @@ def _pricing(out: Out) -> None:
         out(f"  {line}")
 
 
+def _checkout(out: Out) -> None:
+    _heading(out, "Checkout through the Shop: a card order and a cash-on-delivery order")
+    clock = FixedClock(datetime(2026, 11, 20, 4, 0, tzinfo=UTC))
+    tee = Product(
+        sku="TEE-M", name="T-shirt", price=Money("590", "TWD"), weight_g=200, size_cm=(30, 20, 3)
+    )
+    shop = Shop.in_memory(
+        catalog=Catalog([tee]),
+        tax=TaxTable.preset("TW"),
+        shipping=ShippingTable.example_taiwan(),
+        gateway=FakeGateway(clock),
+        clock=clock,
+        ids=SequentialIds(),
+    )
+    taipei = {"country": "TW", "city": "Taipei", "postal_code": "106"}
+    for key, method in (("web-1", "card"), ("web-2", "cash_on_delivery")):
+        placed = shop.place_order(
+            PlaceOrder(
+                idempotency_key=key,
+                items={"TEE-M": 2},
+                ship_to=taipei,
+                service="home",
+                payment_method=method,
+                payment_token="fake-card-approve",
+            )
+        )
+        assert placed.payment_id is not None
+        total = shop.order(placed.order_id).totals.total
+        out(
+            f"  {placed.order_id} ({method}, {total}): {placed.outcome}, order "
+            f"{placed.order_state}, money {shop.payment_status(placed.order_id).value}"
+        )
+        shop.capture_payment(
+            CapturePayment(
+                idempotency_key=f"{key}-ship", payment_id=placed.payment_id, amount=total
+            )
+        )
+        how = "collected by the carrier" if method == "cash_on_delivery" else "captured at shipment"
+        out(f"    {how}: money {shop.payment_status(placed.order_id).value}")
+
+
 def run(out: Out = print) -> None:
     """Print the walkthrough through ``out``."""
     out("fourflows: the four flows of e-commerce, and after-sales service")
@@ -189,4 +232,5 @@ def run(out: Out = print) -> None:
     _pricing(out)
     _machines(out)
     _cash_flow(out)
+    _checkout(out)
     out("")

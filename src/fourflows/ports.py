@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Protocol, Self, TypeVar, runtime_checkable
 
 import attrs
 
@@ -22,6 +22,7 @@ __all__ = [
     "Clock",
     "EventPublisher",
     "IdSource",
+    "KeyedRecords",
     "Outbox",
     "OutboxRecord",
     "Repository",
@@ -160,4 +161,26 @@ class UnitOfWork(Protocol):
 
     def rollback(self) -> None:
         """Throw away every change since the last commit."""
+        ...
+
+
+@runtime_checkable
+class KeyedRecords(Protocol):
+    """A unit of work that also keeps small keyed records beside the aggregates.
+
+    The application stores idempotency keys with their first result, and the
+    coupon-usage ledger, here. Records written in a unit of work are saved by
+    the same ``commit`` as its aggregates and events (all or nothing) and
+    thrown away by ``rollback``. If another unit of work saved a record this
+    one read or wrote since it read it, ``commit`` raises `ConcurrencyConflict`
+    and saves nothing. Values must be immutable (frozen attrs classes, tuples):
+    they are stored as given, not copied.
+    """
+
+    def read_record(self, namespace: str, key: str) -> object | None:
+        """The record ``key`` in ``namespace``, or ``None`` if there is none."""
+        ...
+
+    def write_record(self, namespace: str, key: str, value: object) -> None:
+        """Stage ``value`` (not ``None``) as the record; ``commit`` saves it."""
         ...

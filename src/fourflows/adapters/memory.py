@@ -74,11 +74,17 @@ class MemoryOutbox:
 
 
 class MemoryStore:
-    """Committed aggregates by class and id, with their versions, and the outbox."""
+    """Committed aggregates by class and id, with their versions, the outbox and keyed records.
+
+    ``records`` holds small application records (idempotency keys, coupon
+    usage) by ``(namespace, key)`` with a version each; a unit of work writes
+    them in the same commit as the aggregates (see `fourflows.ports.KeyedRecords`).
+    """
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], Aggregate] = {}
         self.outbox = MemoryOutbox()
+        self.records: dict[tuple[str, str], tuple[int, object]] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         """A new unit of work over this store."""
@@ -137,6 +143,8 @@ class MemoryUnitOfWork:
         self.outbox = store.outbox
         self.seen: dict[tuple[str, str], Aggregate] = {}
         self.loaded: dict[tuple[str, str], int | None] = {}
+        self.read: dict[tuple[str, str], int] = {}
+        self.written: dict[tuple[str, str], object] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -153,8 +161,30 @@ class MemoryUnitOfWork:
         """The repository of ``kind`` inside this unit of work."""
         return MemoryRepository(self, kind)
 
+    def read_record(self, namespace: str, key: str) -> object | None:
+        """The record ``key`` of ``namespace`` as this unit of work sees it, or ``None``."""
+        where = (namespace, key)
+        if where in self.written:
+            return self.written[where]
+        version, value = self.store.records.get(where, (0, None))
+        self.read.setdefault(where, version)
+        return value
+
+    def write_record(self, namespace: str, key: str, value: object) -> None:
+        """Stage ``value`` as the record ``key`` of ``namespace``; ``commit`` saves it."""
+        if value is None:
+            raise InvalidInput(f"record {namespace}/{key} cannot be None")
+        where = (namespace, key)
+        if where not in self.read:
+            self.read[where] = self.store.records.get(where, (0, None))[0]
+        self.written[where] = value
+
     def commit(self) -> None:
-        """Check every version, then save every changed aggregate and its events."""
+        """Check every version, then save every changed aggregate, its events and records."""
+        for where in self.written:
+            now = self.store.records.get(where, (0, None))[0]
+            if now != self.read[where]:
+                raise ConcurrencyConflict(f"record {where[0]}", where[1], self.read[where], now)
         changed = []
         for key, aggregate in self.seen.items():
             if not aggregate.pending_events:
@@ -174,11 +204,18 @@ class MemoryUnitOfWork:
             self.store.outbox.append(events)
             aggregate.collect_events()
             self.loaded[key] = aggregate.version
+        for where, value in self.written.items():
+            version = self.store.records.get(where, (0, None))[0] + 1
+            self.store.records[where] = (version, value)
+            self.read[where] = version
+        self.written.clear()
 
     def rollback(self) -> None:
-        """Forget every aggregate handed out or added since the last commit."""
+        """Forget every aggregate and record handed out, added or written since the last commit."""
         self.seen.clear()
         self.loaded.clear()
+        self.read.clear()
+        self.written.clear()
 
 
 class RecordingPublisher:

@@ -1,0 +1,177 @@
+"""The Shop facade: one object to take orders through payment, over chosen adapters.
+
+`Shop.in_memory` wires the checkout handlers and policies
+(`fourflows.app.checkout`) and the refund handlers to a `MessageBus` over a
+`MemoryStore`. Each method sends one command through the bus and returns
+its `ShopResult`; the read methods (`order`, `payment`, `payments_of`,
+`payment_status`, `coupon_usage`) look at what is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fourflows.adapters.fake_gateway import FakeGateway
+from fourflows.adapters.fakes import SystemClock, UuidIds
+from fourflows.adapters.memory import MemoryStore
+from fourflows.app.bootstrap import COMMAND_HANDLERS
+from fourflows.app.checkout import (
+    POLICIES,
+    ApplyGatewayNotification,
+    AuthorizePayment,
+    CancelOrder,
+    CapturePayment,
+    Checkout,
+    Confirm,
+    PlaceOrder,
+    RefundPayment,
+    ShopResult,
+    _ledger,
+    _payment_ids,
+    payment_figures,
+)
+from fourflows.app.commands import Command
+from fourflows.app.messagebus import MessageBus
+from fourflows.cash.gateway import GatewayNotification, PaymentGateway
+from fourflows.cash.payment import Payment
+from fourflows.commerce.catalog import Catalog
+from fourflows.commerce.coupons import Coupon, CouponUsage
+from fourflows.commerce.order import Order, PaymentFigures, PaymentStatus
+from fourflows.commerce.promotions import Promotion
+from fourflows.errors import InvalidInput
+from fourflows.logistics.shipping import ShippingTable
+from fourflows.ports import Clock, EventPublisher, IdSource
+from fourflows.tax import TaxProvider
+
+__all__ = ["Shop"]
+
+
+class Shop:
+    """Orders and payments through commands: place, authorise, capture, refund, cancel, notify."""
+
+    def __init__(self, *, bus: MessageBus, store: MemoryStore, checkout: Checkout) -> None:
+        self.bus = bus
+        self.store = store
+        self.checkout = checkout
+
+    @classmethod
+    def in_memory(
+        cls,
+        *,
+        catalog: Catalog,
+        tax: TaxProvider,
+        shipping: ShippingTable | None = None,
+        promotions: Sequence[Promotion] = (),
+        coupons: Sequence[Coupon] = (),
+        gateway: PaymentGateway | None = None,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        confirm: Confirm | None = None,
+        publishers: Mapping[str, EventPublisher] | None = None,
+    ) -> Shop:
+        """A shop over an in-memory store; a `FakeGateway` on the same clock unless given one.
+
+        ``confirm`` runs when an order's money is secured, before the order is
+        marked paid (a stock or fraud check); if it raises, the payment is
+        voided and the order canceled (outcome ``compensated``).
+        """
+        if not isinstance(catalog, Catalog):
+            raise InvalidInput(f"catalog must be a Catalog, not {catalog!r}")
+        clock = SystemClock() if clock is None else clock
+        checkout = Checkout(
+            catalog=catalog,
+            tax=tax,
+            gateway=FakeGateway(clock) if gateway is None else gateway,
+            shipping=shipping,
+            promotions=promotions,
+            coupons=coupons,
+            confirm=confirm,
+        )
+        store = MemoryStore()
+        bus = MessageBus(
+            unit_of_work=store.unit_of_work,
+            clock=clock,
+            ids=UuidIds() if ids is None else ids,
+            commands={**COMMAND_HANDLERS, **checkout.handlers()},
+            policies=POLICIES,
+            publishers=publishers,
+        )
+        return cls(bus=bus, store=store, checkout=checkout)
+
+    @property
+    def gateway(self) -> PaymentGateway:
+        """The payment gateway the shop calls."""
+        return self.checkout.gateway
+
+    def handle(self, command: Command) -> Any:
+        """Send any command through the bus and return its handler's result."""
+        return self.bus.handle(command)
+
+    def _send(self, command: Command) -> ShopResult:
+        result = self.bus.handle(command)
+        assert isinstance(result, ShopResult)
+        return result
+
+    def place_order(self, command: PlaceOrder) -> ShopResult:
+        """Price, place, open the payment and authorise it (see `PlaceOrder`)."""
+        return self._send(command)
+
+    def authorize_payment(self, command: AuthorizePayment) -> ShopResult:
+        """Settle an authorisation whose answer was lost."""
+        return self._send(command)
+
+    def capture_payment(self, command: CapturePayment) -> ShopResult:
+        """Capture an explicit amount."""
+        return self._send(command)
+
+    def refund_payment(self, command: RefundPayment) -> ShopResult:
+        """Refund an explicit amount."""
+        return self._send(command)
+
+    def cancel_order(self, command: CancelOrder) -> ShopResult:
+        """Cancel before shipment; void or refund what was paid."""
+        return self._send(command)
+
+    def apply_notification(
+        self, notification: GatewayNotification | ApplyGatewayNotification
+    ) -> ShopResult:
+        """Apply a provider's notification (a parsed one, or the raw webhook command)."""
+        if isinstance(notification, GatewayNotification):
+            payload = notification.to_payload()
+            notification = ApplyGatewayNotification(
+                body=payload.body.decode("utf-8"), headers=payload.headers
+            )
+        return self._send(notification)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def order(self, order_id: str) -> Order:
+        """The committed order (a copy); `NotFound` if there is none."""
+        with self.store.unit_of_work() as uow:
+            return uow.repository(Order).get(order_id)
+
+    def payment(self, payment_id: str) -> Payment:
+        """The committed payment (a copy); `NotFound` if there is none."""
+        with self.store.unit_of_work() as uow:
+            return uow.repository(Payment).get(payment_id)
+
+    def payments_of(self, order_id: str) -> tuple[Payment, ...]:
+        """The order's payments, oldest first."""
+        with self.store.unit_of_work() as uow:
+            uow.repository(Order).get(order_id)
+            return tuple(uow.repository(Payment).get(p) for p in _payment_ids(uow, order_id))
+
+    def figures(self, order_id: str) -> PaymentFigures:
+        """The order's `PaymentFigures`, summed from its payments."""
+        with self.store.unit_of_work() as uow:
+            return payment_figures(uow, uow.repository(Order).get(order_id))
+
+    def payment_status(self, order_id: str) -> PaymentStatus:
+        """The order's derived payment status."""
+        return self.order(order_id).payment_status(self.figures(order_id))
+
+    def coupon_usage(self) -> CouponUsage:
+        """Coupon uses so far, reservations of open orders included."""
+        with self.store.unit_of_work() as uow:
+            return _ledger(uow).snapshot()

@@ -1,0 +1,205 @@
+"""Random checkouts through the Shop, with gateway notifications delivered late, twice or reversed.
+
+After every step: no payment has refunded (or is refunding) more than it captured; the
+order's payment figures are the sums of its payments, a payment status never says unpaid
+or authorized once money was captured, and a prepaid order awaiting fulfilment is covered
+unless the shop gave money back; every move recorded exactly one event, numbered without
+gaps; a refused command changes nothing; and repeating an earlier command returns its
+first result and changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from fourflows import FourFlowsError, Money
+from fourflows.adapters.fake_gateway import FakeGateway
+from fourflows.adapters.fakes import FixedClock, SequentialIds
+from fourflows.adapters.memory import RecordingPublisher
+from fourflows.app.checkout import (
+    AuthorizePayment,
+    CancelOrder,
+    CapturePayment,
+    PlaceOrder,
+    RefundPayment,
+)
+from fourflows.app.commands import Command
+from fourflows.app.shop import Shop
+from fourflows.commerce.catalog import Catalog, Product
+from fourflows.commerce.order import PaymentStatus
+from fourflows.logistics.shipping import ShippingTable
+from fourflows.tax import TaxTable
+
+AT = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+TEE = Product(
+    sku="TEE-M", name="T-shirt", price=Money("590", "TWD"), weight_g=200, size_cm=(30, 20, 3)
+)
+TOKENS = (
+    "fake-card-approve",
+    "fake-card-declined",
+    "fake-card-3ds",
+    "fake-card-timeout",
+    "fake-card-late-success",
+    "fake-card-async",
+    "fake-wallet",
+    "fake-card-duplicate-notifications",
+    "fake-card-out-of-order",
+)
+KEYS = st.sampled_from([f"k-{n}" for n in range(6)])
+
+
+def _state(shop: Shop) -> tuple[Any, ...]:
+    rows = {key: (row.state, row.version) for key, row in shop.store.rows.items()}
+    records = {key: version for key, (version, _) in shop.store.records.items()}
+    return rows, records
+
+
+class ShopMachine(RuleBasedStateMachine):
+    """Commands and notifications in any order against one shop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FixedClock(AT)
+        self.gateway = FakeGateway(self.clock)
+        self.log = RecordingPublisher()
+        self.shop = Shop.in_memory(
+            catalog=Catalog([TEE]),
+            tax=TaxTable.preset("TW"),
+            shipping=ShippingTable.example_taiwan(),
+            gateway=self.gateway,
+            clock=self.clock,
+            ids=SequentialIds(),
+            publishers={"log": self.log},
+        )
+        self.orders: list[str] = []
+        self.payments: list[str] = []
+        self.sent: list[tuple[Command, Any]] = []
+
+    def _send(self, command: Command) -> None:
+        before = _state(self.shop)
+        try:
+            result = self.shop.handle(command)
+        except FourFlowsError:
+            assert _state(self.shop) == before, f"{command!r} failed but changed the store"
+            return
+        self.sent.append((command, result))
+        if result.order_id not in self.orders:
+            self.orders.append(result.order_id)
+        if result.payment_id is not None and result.payment_id not in self.payments:
+            self.payments.append(result.payment_id)
+
+    @rule(
+        key=KEYS,
+        token=st.sampled_from(TOKENS),
+        quantity=st.integers(1, 3),
+        cod=st.booleans(),
+    )
+    def place(self, key: str, token: str, quantity: int, cod: bool) -> None:
+        self._send(
+            PlaceOrder(
+                idempotency_key=key,
+                items={"TEE-M": quantity},
+                ship_to={"country": "TW", "city": "Taipei", "postal_code": "106"},
+                payment_method="cash_on_delivery" if cod else "card",
+                payment_token=token,
+            )
+        )
+
+    @precondition(lambda self: self.payments)
+    @rule(data=st.data(), key=KEYS, amount=st.integers(1, 2000))
+    def capture(self, data: st.DataObject, key: str, amount: int) -> None:
+        payment = data.draw(st.sampled_from(self.payments))
+        self._send(
+            CapturePayment(idempotency_key=key, payment_id=payment, amount=Money(amount, "TWD"))
+        )
+
+    @precondition(lambda self: self.payments)
+    @rule(data=st.data(), key=KEYS, amount=st.integers(1, 2000))
+    def refund(self, data: st.DataObject, key: str, amount: int) -> None:
+        payment = data.draw(st.sampled_from(self.payments))
+        self._send(
+            RefundPayment(
+                idempotency_key=key, payment_id=payment, amount=Money(amount, "TWD"), reason="r"
+            )
+        )
+
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data(), key=KEYS)
+    def cancel(self, data: st.DataObject, key: str) -> None:
+        order = data.draw(st.sampled_from(self.orders))
+        self._send(CancelOrder(idempotency_key=key, order_id=order, reason="changed mind"))
+
+    @precondition(lambda self: self.payments)
+    @rule(data=st.data(), key=KEYS)
+    def reconcile(self, data: st.DataObject, key: str) -> None:
+        payment = data.draw(st.sampled_from(self.payments))
+        self._send(AuthorizePayment(idempotency_key=key, payment_id=payment))
+
+    @precondition(lambda self: self.payments)
+    @rule(data=st.data(), succeeded=st.booleans())
+    def customer_acts(self, data: st.DataObject, succeeded: bool) -> None:
+        action = self.shop.payment(data.draw(st.sampled_from(self.payments))).action
+        if action is not None:
+            with contextlib.suppress(FourFlowsError):  # the action may be over
+                self.gateway.complete_action(action.reference, succeeded=succeeded)
+
+    @rule(reverse=st.booleans(), twice=st.booleans())
+    def notifications_arrive(self, reverse: bool, twice: bool) -> None:
+        self.clock.advance(timedelta(minutes=1))
+        notices = self.gateway.take_notifications()
+        if reverse:
+            notices.reverse()
+        for notice in notices * (2 if twice else 1):
+            self.shop.apply_notification(notice)
+
+    @precondition(lambda self: self.sent)
+    @rule(data=st.data())
+    def repeat(self, data: st.DataObject) -> None:
+        command, result = data.draw(st.sampled_from(self.sent))
+        before = _state(self.shop)
+        assert self.shop.handle(command) == result
+        assert _state(self.shop) == before
+
+    @invariant()
+    def one_event_per_move(self) -> None:
+        sequences: dict[str, list[int]] = {}
+        for event in self.log.events:
+            sequences.setdefault(event.aggregate_id, []).append(event.sequence)
+        for key, row in self.shop.store.rows.items():
+            # versions 1..n, each recorded once, in order, and nothing else
+            assert sequences.pop(key[1], []) == list(range(1, row.version + 1))
+        assert sequences == {}
+
+    @invariant()
+    def refunded_never_above_captured(self) -> None:
+        for payment_id in self.payments:
+            totals = self.shop.payment(payment_id).totals
+            assert totals.refunded + totals.refund_pending <= totals.captured
+
+    @invariant()
+    def order_status_agrees_with_payments(self) -> None:
+        for order_id in self.orders:
+            order = self.shop.order(order_id)
+            figures = self.shop.figures(order_id)
+            status = order.payment_status(figures)
+            captured = sum(p.totals.captured.amount for p in self.shop.payments_of(order_id))
+            assert figures.captured.amount == captured
+            if captured > 0:
+                assert status not in (PaymentStatus.UNPAID, PaymentStatus.AUTHORIZED)
+            unreturned = figures.returned.amount == 0
+            if order.state == "awaiting_fulfilment" and order.payment_plan.value == "prepaid":
+                # paid means covered, until the shop itself gives money back
+                assert figures.secured >= order.totals.total or not unreturned
+
+
+TestShopMachine = ShopMachine.TestCase
+_PROFILE = settings()
+TestShopMachine.settings = settings(
+    _PROFILE, max_examples=min(_PROFILE.max_examples, 30), stateful_step_count=20
+)
