@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 from bench.kernel import FULL, QUICK, Section, Settings, environment, run_all
+from bench.lifecycle import run_lifecycle
 from bench.pricing import run_pricing
 
 WIDTH = 100
@@ -41,8 +42,8 @@ def render_section(section: Section) -> list[str]:
 
 
 def run_everything(settings: Settings) -> list[Section]:
-    """Every section: the kernel's, then price_cart's."""
-    return [*run_all(settings), *run_pricing(settings)]
+    """Every section: the kernel's, price_cart's, then the order-and-payment lifecycle's."""
+    return [*run_all(settings), *run_pricing(settings), *run_lifecycle(settings)]
 
 
 def render(sections: Sequence[Section], settings: Settings, seconds: float | None = None) -> str:
@@ -83,7 +84,10 @@ def structural_failures(sections: Sequence[Section]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the fourflows kernel and price_cart; figures are ratios.",
+        description=(
+            "Benchmark the fourflows kernel, price_cart and the order-and-payment lifecycle; "
+            "figures are ratios."
+        ),
     )
     parser.add_argument(
         "--quick",

@@ -3,7 +3,9 @@
 Timing ratios are not asserted here: timing is not a test. What is asserted is
 what must hold on any machine: loading builds no machine, a dropped aggregate
 is freed at once, the baseline has Refund's fields, pricing is deterministic
-and its fixtures do real work, and the report carries every figure.
+and its fixtures do real work, every timed order lifecycle ends where it must
+with one event per step and builds no machine, and the report carries every
+figure.
 """
 
 from __future__ import annotations
@@ -16,6 +18,22 @@ import attrs
 import pytest
 from bench.__main__ import main, render, run_everything, structural_failures
 from bench.kernel import FULL, QUICK, Figure, PlainRefund, Section, Settings
+from bench.lifecycle import AT as AT_LIFECYCLE
+from bench.lifecycle import FULL_PLAN as LIFECYCLE_FULL
+from bench.lifecycle import (
+    LIFECYCLE_EVENTS,
+    PlainOrder,
+    PlainPayment,
+    Rate,
+    Refused,
+    Share,
+    domain_lifecycle,
+    plain_lifecycle,
+    plain_quote,
+    quote,
+)
+from bench.lifecycle import QUICK_PLAN as LIFECYCLE_QUICK
+from bench.lifecycle import plan_for as lifecycle_plan_for
 from bench.pricing import FULL_PLAN, QUICK_PLAN, Context, PricingPlan, build_case, plan_for
 
 from fourflows.cash.refund import Refund
@@ -34,6 +52,19 @@ EXPECTED_FIGURES = {
     "load.probe_self_check",
     "memory.growth",
     "memory.alive_after_drop",
+    "lifecycle.domain_vs_plain",
+    "lifecycle.domain_rate",
+    "lifecycle.plain_rate",
+    "lifecycle.shop_rate",
+    "lifecycle.shop_vs_domain",
+    "lifecycle.shop_vs_steps",
+    "lifecycle.wrong_end",
+    "lifecycle.unchecked",
+    "lifecycle.machines_built",
+    "lifecycle.probe_self_check",
+    "lifecycle.dispatch_share",
+    "lifecycle.fire_share",
+    "lifecycle.start_share",
 }
 
 
@@ -199,3 +230,68 @@ def test_main_exits_nonzero_when_a_structural_fact_fails(
     monkeypatch.setattr("bench.__main__.run_everything", lambda settings: [broken])
     assert main(["--quick"]) == 1
     assert "do not hold: aggregates alive" in capsys.readouterr().out
+
+
+def test_every_timed_lifecycle_ends_as_it_must(sections: list[Section]) -> None:
+    figures = _figures(sections)
+    assert figures["lifecycle.wrong_end"].value == 0
+    assert figures["lifecycle.unchecked"].value == 0
+    assert figures["lifecycle.probe_self_check"].value == 1  # the probe does see a build
+    assert figures["lifecycle.machines_built"].value == 0
+
+
+def test_the_lifecycle_figures(sections: list[Section]) -> None:
+    figures = _figures(sections)
+    ratio = figures["lifecycle.domain_vs_plain"]
+    assert ratio.aim == "<= 10.00x"
+    assert ratio.verdict in {"PASS", "MISS"}
+    assert ratio.value > 0
+    for key in ("shop_vs_domain", "shop_vs_steps"):
+        assert figures[f"lifecycle.{key}"].verdict == "ref"
+        assert figures[f"lifecycle.{key}"].value > 0
+    report = render(sections, QUICK)
+    for key in ("domain_rate", "plain_rate", "shop_rate"):
+        rate = figures[f"lifecycle.{key}"]
+        assert isinstance(rate, Rate)
+        assert (rate.verdict, rate.structural) == ("ref", False)
+        assert rate.shown.endswith(" /s")
+        assert rate.shown in report
+    shares = [figures[f"lifecycle.{key}"] for key in ("dispatch_share", "fire_share")]
+    for share in shares:
+        assert isinstance(share, Share)
+        assert 0 < share.value <= 100
+        assert share.shown in report
+    assert shares[0].value <= shares[1].value  # dispatch is part of fire
+    assert "Order.place" in report
+
+
+def test_the_lifecycle_plans() -> None:
+    assert lifecycle_plan_for(QUICK) is LIFECYCLE_QUICK
+    assert lifecycle_plan_for(FULL) is LIFECYCLE_FULL
+
+
+def test_the_plain_lifecycle_does_the_same_steps() -> None:
+    priced = quote()
+    order, payment = domain_lifecycle(priced, "t")
+    plain_order, plain_payment = plain_lifecycle(plain_quote(priced), "t")
+    assert (plain_order.state, plain_payment.state) == (order.state, payment.state)
+    assert (len(order.pending_events), len(payment.pending_events)) == LIFECYCLE_EVENTS
+    assert (len(plain_order.events), len(plain_payment.events)) == LIFECYCLE_EVENTS
+    assert plain_order.total == order.totals.total.amount == payment.totals.captured.amount
+
+
+def test_the_plain_contender_checks_amounts() -> None:
+    lines, shipping, total = plain_quote(quote())
+    with pytest.raises(Refused):
+        PlainOrder("o", (lines, shipping, total + 1), AT_LIFECYCLE)
+    payment = PlainPayment("p", "o", total, AT_LIFECYCLE)
+    with pytest.raises(Refused):
+        payment.authorize(total + 1, "ref", AT_LIFECYCLE)
+    payment.authorize(total, "ref", AT_LIFECYCLE)
+    with pytest.raises(Refused):
+        payment.capture("c", total + 1, "ref", AT_LIFECYCLE)
+    order = PlainOrder("o", (lines, shipping, total), AT_LIFECYCLE)
+    with pytest.raises(Refused):
+        order.mark_paid(total - 1, total - total, AT_LIFECYCLE)
+    with pytest.raises(Refused):
+        order.complete(AT_LIFECYCLE)  # no move from pending_payment
