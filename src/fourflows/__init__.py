@@ -22,10 +22,13 @@ from fourflows.app.checkout import (
     AuthorizePayment,
     CancelOrder,
     CapturePayment,
+    ExpirePayments,
     PlaceOrder,
+    RefundOrder,
     RefundPayment,
     ShipTo,
     ShopResult,
+    Tender,
 )
 from fourflows.app.commands import CancelRefund, Command, ConfirmRefund, FailRefund, RequestRefund
 from fourflows.app.messagebus import MessageBus
@@ -126,6 +129,7 @@ __all__ = [
     "DeliveryWindow",
     "Dispute",
     "DomainEvent",
+    "ExpirePayments",
     "FailRefund",
     "FakeGateway",
     "FixedAmountOff",
@@ -170,6 +174,7 @@ __all__ = [
     "QuoteLine",
     "RecordingPublisher",
     "Refund",
+    "RefundOrder",
     "RefundPayment",
     "RequestRefund",
     "Rounding",
@@ -187,6 +192,7 @@ __all__ = [
     "TaxRounding",
     "TaxServiceUnavailable",
     "TaxTable",
+    "Tender",
     "Transition",
     "UuidIds",
     "__version__",

@@ -25,7 +25,13 @@ from fourflows.app.checkout import (
     ShopResult,
 )
 from fourflows.app.shop import Shop
-from fourflows.cash.gateway import GatewayNotification, GatewayOperation, NotificationKind
+from fourflows.cash.gateway import (
+    AuthorizeRequest,
+    GatewayNotification,
+    GatewayOperation,
+    GatewayResult,
+    NotificationKind,
+)
 from fourflows.commerce.catalog import Catalog, Product
 from fourflows.commerce.coupons import Coupon
 from fourflows.commerce.order import Order, PaymentStatus
@@ -371,3 +377,120 @@ def test_policies_follow_the_payment_when_a_notification_decides_it(
     assert shop.payment(result.payment_id).state == payment_state
     assert shop.order(result.order_id).state == order_state
     assert shop.store.outbox.unsettled() == ()  # every policy ran without error
+
+
+class ProcessDied(Exception):
+    """Stands for the process dying: raised around the gateway's authorise call."""
+
+
+class CrashingGateway(FakeGateway):
+    """A fake gateway around whose first authorise call the process dies.
+
+    ``reached=False``: it dies before the request leaves; ``True``: after the
+    provider handled it, with the answer lost.
+    """
+
+    def __init__(self, clock: FixedClock, *, reached: bool) -> None:
+        super().__init__(clock)
+        self.reached = reached
+        self.crashes = 1
+        self.authorize_calls = 0
+
+    def authorize(self, request: AuthorizeRequest) -> GatewayResult:
+        self.authorize_calls += 1
+        if self.crashes:
+            self.crashes -= 1
+            if self.reached:
+                super().authorize(request)
+            raise ProcessDied(request.idempotency_key)
+        return super().authorize(request)
+
+
+def crashing_shop(*, reached: bool) -> tuple[Shop, CrashingGateway]:
+    clock = FixedClock(AT)
+    gateway = CrashingGateway(clock, reached=reached)
+    shop = Shop.in_memory(
+        catalog=Catalog([TEE]),
+        tax=TaxTable.preset("TW"),
+        shipping=ShippingTable.example_taiwan(),
+        gateway=gateway,
+        clock=clock,
+        ids=SequentialIds(),
+    )
+    return shop, gateway
+
+
+@pytest.mark.parametrize("reached", [False, True], ids=["before-the-call", "answer-lost"])
+def test_a_checkout_that_died_before_the_gateway_answered_is_resumed(reached: bool) -> None:
+    shop, gateway = crashing_shop(reached=reached)
+    with pytest.raises(ProcessDied):
+        shop.place_order(place())
+    # the first commit survived: the order waits for payment, the payment is pending
+    order_id = "order-0001"  # SequentialIds: the first order and payment
+    (payment,) = shop.payments_of(order_id)
+    assert (shop.order(order_id).state, payment.state) == ("pending_payment", "pending")
+    resumed = shop.place_order(place())
+    # not the provisional "placed": the real authorisation, under the same gateway key
+    assert (resumed.outcome, resumed.order_state, resumed.payment_state) == (
+        "authorized",
+        "awaiting_fulfilment",
+        "authorized",
+    )
+    assert (resumed.order_id, resumed.payment_id) == (order_id, payment.id)
+    # 1280 held once, whether or not the lost request had reached the provider
+    assert gateway.balance(payment.id).capturable == twd("1280")
+    assert gateway.balance(payment.id).authorized == twd("1280")
+    # from now on the key answers the recorded result and changes nothing
+    calls, rows = gateway.authorize_calls, dict(shop.store.rows)
+    assert shop.place_order(place()) == resumed
+    assert (gateway.authorize_calls, shop.store.rows) == (calls, rows)
+
+
+def test_a_resumed_checkout_reports_a_decline_and_refuses_another_request() -> None:
+    shop, _ = crashing_shop(reached=False)
+    with pytest.raises(ProcessDied):
+        shop.place_order(place(token="fake-card-declined"))
+    resumed = shop.place_order(place(token="fake-card-declined"))
+    assert (resumed.outcome, resumed.order_state, resumed.payment_state) == (
+        "declined",
+        "on_hold",
+        "failed",
+    )
+    with pytest.raises(IdempotencyConflict, match="'k-1'"):
+        shop.place_order(place())  # same key, another card: refused, not resumed
+
+
+def test_an_authorisation_notified_after_cancel_is_voided_at_the_provider() -> None:
+    # the wallet's authorisation is pending; the order is canceled before it lands
+    shop, gateway, _ = make_shop()
+    placed = shop.place_order(place(token="fake-wallet"))
+    assert (placed.outcome, placed.payment_id) == ("pending", "payment-0001")
+    canceled = shop.cancel_order(
+        CancelOrder(idempotency_key="x", order_id=placed.order_id, reason="too slow")
+    )
+    assert (canceled.order_state, canceled.payment_state) == ("canceled", "voided")
+    notices = gateway.take_notifications()
+    assert [n.kind for n in notices] == [NotificationKind.AUTHORIZED]
+    assert gateway.balance("payment-0001").capturable == twd("1280")  # taken at the provider
+    first = shop.apply_notification(notices[0])
+    assert first.outcome == "compensated"
+    assert gateway.balance("payment-0001").capturable == twd("0")  # given back
+    # the same notification again changes nothing and asks nothing
+    assert shop.apply_notification(notices[0]) == first
+    assert shop.order(placed.order_id).state == "canceled"
+
+
+def test_a_late_authorisation_for_a_canceled_order_is_recorded_then_voided() -> None:
+    shop, gateway, _ = make_shop()
+    placed = shop.place_order(place(token="fake-card-late-success"))
+    assert placed.payment_id is not None
+    shop.cancel_order(CancelOrder(idempotency_key="x", order_id=placed.order_id, reason="slow"))
+    notices = [n for n in gateway.take_notifications() if n.kind is NotificationKind.AUTHORIZED]
+    assert notices
+    assert gateway.balance(placed.payment_id).capturable == twd("1280")
+    results = [shop.apply_notification(n) for n in [*notices, *notices]]
+    assert results[0].outcome == "compensated"
+    assert shop.payment(placed.payment_id).state == "voided"
+    assert gateway.balance(placed.payment_id).capturable == twd("0")
+    assert shop.payment_status(placed.order_id) is PaymentStatus.UNPAID
+    assert shop.order(placed.order_id).state == "canceled"

@@ -35,12 +35,29 @@ work: the catalog and pricing tables, the `PaymentGateway`, and an optional
    cannot overuse a coupon. The reservation becomes a use when the order is
    paid or approved, and is released when the order is canceled.
 
+6. **Resuming.** `PlaceOrder` commits the order and payment (with a
+   provisional ``placed`` result) before it calls the gateway. If the process
+   dies in between, repeating the command resumes the authorisation under the
+   payment's own gateway key (looked up first, so it is never made twice) and
+   records the real outcome in place of the provisional one.
+7. **Split tender.** `PlaceOrder.tenders` makes one payment per `Tender`;
+   shop-held balances (store credit, gift card) are captured at placement,
+   at most one tender goes through the gateway. `RefundOrder` spreads a
+   refund over the payments, gateway tenders first and shop-held ones last.
+8. **Bank transfer.** The gateway's required action is the virtual account
+   and its deadline; the funds notification authorises the payment (the
+   order is then paid by the policies); `ExpirePayments` expires overdue
+   ones, cancels their orders and releases their coupon reservations.
+
 Notifications (`ApplyGatewayNotification`) are applied once per
 ``notification_id``; one that the payment already reflects changes nothing,
 and a stale one (e.g. an ``authorized`` arriving after a void) is recorded
-as ``ignored``. Policies (`POLICIES`) keep the order in step with payments
-changed by notifications: a failed authorisation holds the order; an
-authorisation or capture that covers the total marks it paid.
+as ``ignored``. Money a notification says was authorised or captured for a
+canceled order is given back at once (outcome ``compensated``): voided or
+refunded through the gateway under a key derived from the notification id.
+Policies (`POLICIES`) keep the order in step with payments changed by
+notifications: a failed authorisation holds the order; an authorisation or
+capture that covers the total marks it paid.
 """
 
 from __future__ import annotations
@@ -51,7 +68,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 import attrs
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from fourflows.app.commands import Command
 from fourflows.app.handlers import Context
@@ -83,6 +100,7 @@ from fourflows.commerce.order import Order, PaymentFigures, PaymentPlan
 from fourflows.commerce.pricing import price_cart
 from fourflows.commerce.promotions import Promotion
 from fourflows.errors import (
+    CurrencyMismatch,
     GatewayUnavailable,
     GuardRejected,
     IdempotencyConflict,
@@ -93,7 +111,7 @@ from fourflows.errors import (
 from fourflows.events import DomainEvent
 from fourflows.geo import Address
 from fourflows.logistics.shipping import ShippingTable
-from fourflows.money import MoneyField, sum_money
+from fourflows.money import Money, MoneyField, sum_money
 from fourflows.ports import KeyedRecords, UnitOfWork
 from fourflows.tax import TaxProvider
 
@@ -105,10 +123,13 @@ __all__ = [
     "CapturePayment",
     "Checkout",
     "CouponLedger",
+    "ExpirePayments",
     "PlaceOrder",
+    "RefundOrder",
     "RefundPayment",
     "ShipTo",
     "ShopResult",
+    "Tender",
     "payment_figures",
 ]
 
@@ -136,12 +157,30 @@ class ShipTo(BaseModel):
         )
 
 
+class Tender(BaseModel):
+    """One part of a split payment: ``amount`` by ``method``.
+
+    ``store_credit`` and ``gift_card`` are balances the shop holds: they are
+    captured at placement with no gateway call. ``card`` and ``e_wallet`` go
+    through the gateway with ``token`` (the provider's token for the card or
+    wallet).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    method: Literal["card", "e_wallet", "store_credit", "gift_card"]
+    amount: MoneyField
+    token: str = Field(default="card-token", min_length=1, max_length=200)
+
+
 class PlaceOrder(Command):
     """Price ``items`` (sku → quantity), place the order and start paying for it.
 
     ``payment_method`` is a `PaymentMethod` value; ``payment_token`` is the
     provider's token for the customer's card or wallet (ignored for cash on
-    delivery).
+    delivery). ``tenders``, when given, split the payment instead (and
+    ``payment_method`` and ``payment_token`` are not used): their amounts must
+    sum to the order total, and at most one of them may go through the gateway.
     """
 
     idempotency_key: str = _Key
@@ -151,8 +190,20 @@ class PlaceOrder(Command):
     ship_to: ShipTo | None = None
     service: str | None = Field(default=None, min_length=1, max_length=100)
     coupon_codes: tuple[str, ...] = ()
-    payment_method: Literal["card", "e_wallet", "cash_on_delivery"] = "card"
+    payment_method: Literal["card", "e_wallet", "cash_on_delivery", "bank_transfer"] = "card"
     payment_token: str = Field(default="card-token", min_length=1, max_length=200)
+    tenders: tuple[Tender, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_gateway_tender(self) -> PlaceOrder:
+        if self.tenders and self.payment_method == "cash_on_delivery":
+            raise ValueError("tenders cannot be combined with cash_on_delivery")
+        online = [t.method for t in self.tenders if t.method in ("card", "e_wallet")]
+        if len(online) > 1:
+            raise ValueError(
+                f"at most one tender may go through the gateway (card or e_wallet), not {online}"
+            )
+        return self
 
 
 class AuthorizePayment(Command):
@@ -184,12 +235,40 @@ class RefundPayment(Command):
     reason: str = _Text
 
 
+class RefundOrder(Command):
+    """Refund ``amount`` of order ``order_id``, spread over its payments.
+
+    The amount goes back to the tenders in this order: first the payments
+    through the gateway (card, e-wallet), then those the shop holds (store
+    credit, gift card), each up to what it has left to refund, oldest first
+    within each group. Card money first, because it is the customer's own
+    money that only the provider can return, and only within the provider's
+    refund window; a shop-held balance can be restored at any time at no
+    cost, so it takes what is left.
+    """
+
+    idempotency_key: str = _Key
+    order_id: str = _Key
+    amount: MoneyField
+    reason: str = _Text
+
+
 class CancelOrder(Command):
     """Cancel order ``order_id`` before shipment: void what is held, refund what was taken."""
 
     idempotency_key: str = _Key
     order_id: str = _Key
     reason: str = _Text
+
+
+class ExpirePayments(Command):
+    """Expire bank transfers whose funds did not arrive by their deadline, as of ``now``.
+
+    Each overdue payment expires, its order is canceled and the order's
+    coupon reservation released. Running it again finds nothing more to do.
+    """
+
+    now: AwareDatetime
 
 
 class ApplyGatewayNotification(Command):
@@ -210,7 +289,9 @@ class ShopResult:
     ``requires_action``, ``pending``, ``needs_reconciliation``, ``approved``
     for cash on delivery, ``compensated``, ``captured``, ``refunded``,
     ``canceled``, ``applied``, ``ignored``...); ``message`` explains it;
-    ``action_url`` is where to send the customer for 3-D Secure.
+    ``action_url`` is where to send the customer for 3-D Secure; for a bank
+    transfer, ``virtual_account`` is the account to pay into before
+    ``deadline``.
     """
 
     order_id: str
@@ -220,6 +301,8 @@ class ShopResult:
     outcome: str
     message: str = ""
     action_url: str | None = None
+    virtual_account: str | None = None
+    deadline: datetime | None = None
 
 
 @attrs.frozen
@@ -276,6 +359,7 @@ _NOTIFICATIONS = "notification"
 _ORDER_PAYMENTS = "order-payments"
 _COUPONS = "coupons"
 _TOKENS = "payment-token"
+_AWAITING_FUNDS = "awaiting-funds"
 
 
 def _records(uow: UnitOfWork) -> KeyedRecords:
@@ -298,6 +382,46 @@ def _set_ledger(uow: UnitOfWork, ledger: CouponLedger) -> None:
 def _payment_ids(uow: UnitOfWork, order_id: str) -> tuple[str, ...]:
     found = _records(uow).read_record(_ORDER_PAYMENTS, order_id)
     return cast(tuple[str, ...], found) if found is not None else ()
+
+
+def _payments(uow: UnitOfWork, order_id: str) -> list[Payment]:
+    return [uow.repository(Payment).get(pid) for pid in _payment_ids(uow, order_id)]
+
+
+def _check_tenders(amounts: Sequence[Money], total: Money) -> None:
+    paid = sum_money(amounts)
+    if paid != total:
+        listed = " + ".join(str(amount) for amount in amounts)
+        raise InvalidInput(
+            f"the tenders sum to {paid} ({listed}), but the order total is {total}; "
+            "their amounts must sum to the total exactly"
+        )
+
+
+def _refund_plan(payments: Sequence[Payment], amount: Money) -> list[tuple[Payment, Money]]:
+    """``amount`` spread over ``payments``: gateway tenders first, shop-held last, oldest first."""
+    if amount.amount <= 0:
+        raise InvalidInput(f"a refund amount must be positive, not {amount}")
+    ordered = sorted(payments, key=lambda p: p.method.is_shop_held)  # stable: oldest first
+    left = amount
+    plan: list[tuple[Payment, Money]] = []
+    for payment in ordered:
+        if left.amount == 0:
+            break
+        refundable = payment.refundable
+        if refundable.code != left.code:
+            raise CurrencyMismatch(refundable.code, left.code, "refund")
+        if refundable.amount <= 0:
+            continue
+        part = min(refundable, left)
+        plan.append((payment, part))
+        left = left - part
+    if left.amount > 0:
+        can = amount - left
+        raise InvalidInput(
+            f"cannot refund {amount} of the order: its payments have only {can} left to refund"
+        )
+    return plan
 
 
 def payment_figures(uow: UnitOfWork, order: Order) -> PaymentFigures:
@@ -379,8 +503,10 @@ class Checkout:
             AuthorizePayment: self.authorize_payment,
             CapturePayment: self.capture_payment,
             RefundPayment: self.refund_payment,
+            RefundOrder: self.refund_order,
             CancelOrder: self.cancel_order,
             ApplyGatewayNotification: self.apply_notification,
+            ExpirePayments: self.expire_payments,
         }
 
     # --- idempotency -----------------------------------------------------------------------
@@ -413,7 +539,34 @@ class Checkout:
     def place_order(self, command: PlaceOrder, ctx: Context) -> ShopResult:
         """Price the cart, place the order, open its payment and authorise it."""
         key = command.idempotency_key
+        found = _records(ctx.uow).read_record(_IDEMPOTENCY, key)
+        if (
+            isinstance(found, _KeyRecord)
+            and found.result.outcome == "placed"
+            and found.fingerprint == request_fingerprint(command)
+        ):
+            return self._resume(command, found.result, ctx)
         return self._once(ctx, _IDEMPOTENCY, key, command, lambda: self._place(command, ctx))
+
+    def _resume(self, command: PlaceOrder, placed: ShopResult, ctx: Context) -> ShopResult:
+        """Finish a checkout that died after placing the order but before the gateway answered.
+
+        Only the provisional ``placed`` result was stored. The authorisation is
+        resumed under the payment's own gateway key, so a request the provider
+        did receive is found by `PaymentGateway.lookup` (or deduplicated), never
+        made twice; the real outcome then replaces the provisional one.
+        """
+        assert placed.payment_id is not None
+        at = ctx.clock.now()
+        payment = ctx.uow.repository(Payment).get(placed.payment_id)
+        order = ctx.uow.repository(Order).get(placed.order_id)
+        if payment.state == "pending":
+            result = self._reconcile(ctx, order, payment, at)
+        else:  # a notification or another command has moved it on meanwhile
+            result = _result(order, payment, payment.state)
+        self._remember(ctx, command, command.idempotency_key, result)
+        ctx.uow.commit()
+        return result
 
     def _place(self, command: PlaceOrder, ctx: Context) -> ShopResult:
         at = ctx.clock.now()
@@ -446,29 +599,45 @@ class Checkout:
             at=at,
             payment_plan=PaymentPlan.CASH_ON_DELIVERY if cod else PaymentPlan.PREPAID,
         )
-        payment = Payment.create(
-            id=ctx.ids.next_id("payment"),
-            order_id=order.id,
-            method=PaymentMethod(command.payment_method),
-            amount=order.totals.total,
-            at=at,
-        )
+        tenders: list[tuple[str, Money, str]] = [
+            (t.method, t.amount, t.token) for t in command.tenders
+        ] or [(command.payment_method, order.totals.total, command.payment_token)]
+        _check_tenders([amount for _, amount, _ in tenders], order.totals.total)
+        payments = [
+            Payment.create(
+                id=ctx.ids.next_id("payment"),
+                order_id=order.id,
+                method=PaymentMethod(method),
+                amount=amount,
+                at=at,
+            )
+            for method, amount, _ in tenders
+        ]
         ctx.uow.repository(Order).add(order)
-        ctx.uow.repository(Payment).add(payment)
         records = _records(ctx.uow)
-        records.write_record(_ORDER_PAYMENTS, order.id, (payment.id,))
-        records.write_record(_TOKENS, payment.id, command.payment_token)
+        for made, (_, _, token) in zip(payments, tenders, strict=True):
+            ctx.uow.repository(Payment).add(made)
+            records.write_record(_TOKENS, made.id, token)
+            if made.method.is_shop_held:  # the shop's own balance: taken at once
+                made.authorize(amount=made.amount, at=at)
+                made.capture_succeeded(capture_id=f"{made.id}:capture", amount=made.amount, at=at)
+        records.write_record(_ORDER_PAYMENTS, order.id, tuple(p.id for p in payments))
         _set_ledger(ctx.uow, ledger.reserve(order.id, order.coupon_codes, command.customer_id))
+        online = [p for p in payments if not p.method.is_shop_held]
         if cod:
+            payment = payments[0]
             payment.authorize(amount=payment.amount, at=at)
             return self._complete(ctx, order, payment, "approved", at)
+        if not online:
+            return self._complete(ctx, order, payments[0], "captured", at)
+        payment = online[0]
         self._remember(ctx, command, command.idempotency_key, _result(order, payment, "placed"))
         ctx.uow.commit()
         request = AuthorizeRequest(
             idempotency_key=_authorize_key(payment.id),
             payment_id=payment.id,
             amount=payment.amount,
-            payment_method=command.payment_token,
+            payment_method=str(records.read_record(_TOKENS, payment.id)),
         )
         try:
             answer = self.gateway.authorize(request)
@@ -491,6 +660,17 @@ class Checkout:
             return _result(order, payment, "declined", reason)
         if answer.outcome is GatewayOutcome.REQUIRES_ACTION:
             assert answer.action is not None
+            if payment.method is PaymentMethod.BANK_TRANSFER:
+                account, deadline = answer.action.reference, answer.action.deadline
+                payment.await_funds(virtual_account=account, deadline=deadline, at=at)
+                records = _records(ctx.uow)
+                waiting = cast(tuple[str, ...], records.read_record(_AWAITING_FUNDS, "open") or ())
+                records.write_record(_AWAITING_FUNDS, "open", (*waiting, payment.id))
+                return attrs.evolve(
+                    _result(order, payment, "requires_action"),
+                    virtual_account=account,
+                    deadline=deadline,
+                )
             payment.require_authentication(
                 reference=answer.action.reference, deadline=answer.action.deadline, at=at
             )
@@ -524,7 +704,12 @@ class Checkout:
         self, ctx: Context, order: Order, payment: Payment, problem: str, at: datetime
     ) -> ShopResult:
         reason = f"could not complete the order: {problem}"
-        self._give_back(ctx, payment, f"{order.id}:compensate", reason, at)
+        for each in _payments(ctx.uow, order.id):
+            if not each.is_final and each.state != "needs_reconciliation":
+                key = f"{order.id}:compensate"
+                self._give_back(
+                    ctx, each, key if each is payment else f"{key}:{each.id}", reason, at
+                )
         order.cancel(reason=reason, figures=payment_figures(ctx.uow, order), at=at)
         _set_ledger(ctx.uow, _ledger(ctx.uow).release(order.id))
         return _result(order, payment, "compensated", reason)
@@ -543,8 +728,12 @@ class Checkout:
             else:
                 self._void(payment, ref, f"{key}:void", reason, at)
         refundable = payment.refundable
-        if refundable.amount > 0 and ref is not None:
-            self._refund(payment, ref, f"{key}:refund", refundable, reason, at)
+        if refundable.amount > 0:
+            if ref is None:  # held by the shop: give the balance back here
+                payment.request_refund(refund_id=f"{key}:refund", amount=refundable, at=at)
+                payment.refund_succeeded(refund_id=f"{key}:refund", at=at)
+            else:
+                self._refund(payment, ref, f"{key}:refund", refundable, reason, at)
 
     def _void(self, payment: Payment, ref: str, key: str, reason: str, at: datetime) -> None:
         request = VoidRequest(
@@ -603,24 +792,28 @@ class Checkout:
             order = ctx.uow.repository(Order).get(payment.order_id)
             if payment.state not in ("pending", "needs_reconciliation"):
                 return _result(order, payment, "unchanged", f"the payment is {payment.state}")
-            key = _authorize_key(payment.id)
-            try:
-                answer = self.gateway.lookup(key)
-                if answer is None:
-                    answer = self.gateway.authorize(
-                        AuthorizeRequest(
-                            idempotency_key=key,
-                            payment_id=payment.id,
-                            amount=payment.amount,
-                            payment_method=str(_records(ctx.uow).read_record(_TOKENS, payment.id)),
-                        )
-                    )
-            except GatewayUnavailable as error:
-                payment.time_out(at=at)
-                return _result(order, payment, "needs_reconciliation", str(error))
-            return self._apply_authorization(ctx, order, payment, answer, at)
+            return self._reconcile(ctx, order, payment, at)
 
         return self._once(ctx, _IDEMPOTENCY, command.idempotency_key, command, run)
+
+    def _reconcile(self, ctx: Context, order: Order, payment: Payment, at: datetime) -> ShopResult:
+        """Look the payment's authorisation key up at the provider; ask again if it is unknown."""
+        key = _authorize_key(payment.id)
+        try:
+            answer = self.gateway.lookup(key)
+            if answer is None:
+                answer = self.gateway.authorize(
+                    AuthorizeRequest(
+                        idempotency_key=key,
+                        payment_id=payment.id,
+                        amount=payment.amount,
+                        payment_method=str(_records(ctx.uow).read_record(_TOKENS, payment.id)),
+                    )
+                )
+        except GatewayUnavailable as error:
+            payment.time_out(at=at)
+            return _result(order, payment, "needs_reconciliation", str(error))
+        return self._apply_authorization(ctx, order, payment, answer, at)
 
     # --- capture, refund, cancel -------------------------------------------------------------
 
@@ -681,6 +874,32 @@ class Checkout:
 
         return self._once(ctx, _IDEMPOTENCY, command.idempotency_key, command, run)
 
+    def refund_order(self, command: RefundOrder, ctx: Context) -> ShopResult:
+        """Refund an explicit amount of an order, spread over its payments (see `RefundOrder`)."""
+
+        def run() -> ShopResult:
+            at = ctx.clock.now()
+            order = ctx.uow.repository(Order).get(command.order_id)
+            plan = _refund_plan(_payments(ctx.uow, order.id), command.amount)
+            for payment, part in plan:  # refused here, before any gateway call
+                trial = copy.deepcopy(payment)
+                trial.request_refund(refund_id="trial", amount=part, at=at)
+            outcomes: list[str] = []
+            for payment, part in plan:
+                key = f"{command.idempotency_key}:{payment.id}:refund"
+                ref = None if payment.authorization is None else payment.authorization.provider_ref
+                if ref is None:
+                    payment.request_refund(refund_id=key, amount=part, at=at)
+                    payment.refund_succeeded(refund_id=key, at=at)
+                    outcomes.append("refunded")
+                else:
+                    outcomes.append(self._refund(payment, ref, key, part, command.reason, at))
+            outcome = "refunded" if set(outcomes) == {"refunded"} else ", ".join(outcomes)
+            spread = ", ".join(f"{payment.id}: {part}" for payment, part in plan)
+            return _result(order, plan[0][0], outcome, spread)
+
+        return self._once(ctx, _IDEMPOTENCY, command.idempotency_key, command, run)
+
     def cancel_order(self, command: CancelOrder, ctx: Context) -> ShopResult:
         """Cancel before shipment: void what is held, refund what was captured, free coupons."""
 
@@ -703,6 +922,33 @@ class Checkout:
 
         return self._once(ctx, _IDEMPOTENCY, command.idempotency_key, command, run)
 
+    def expire_payments(self, command: ExpirePayments, ctx: Context) -> tuple[ShopResult, ...]:
+        """Expire overdue bank transfers, cancel their orders and release their coupons."""
+        records = _records(ctx.uow)
+        waiting = cast(tuple[str, ...], records.read_record(_AWAITING_FUNDS, "open") or ())
+        results: list[ShopResult] = []
+        still: list[str] = []
+        for payment_id in waiting:
+            payment = ctx.uow.repository(Payment).get(payment_id)
+            if payment.state != "requires_action":
+                continue  # paid, canceled or expired meanwhile: no longer awaited
+            action = payment.action
+            if action is None or action.deadline is None or action.deadline >= command.now:
+                still.append(payment_id)
+                continue
+            order = ctx.uow.repository(Order).get(payment.order_id)
+            payment.expire(at=command.now)
+            reason = f"no funds in virtual account {action.reference} by {action.deadline}"
+            if order.awaiting_payment:
+                figures = payment_figures(ctx.uow, order)
+                order.cancel(reason=reason, figures=figures, at=command.now)
+                _set_ledger(ctx.uow, _ledger(ctx.uow).release(order.id))
+            results.append(_result(order, payment, "expired", reason))
+        if tuple(still) != waiting:
+            records.write_record(_AWAITING_FUNDS, "open", tuple(still))
+        ctx.uow.commit()
+        return tuple(results)
+
     # --- notifications -----------------------------------------------------------------------
 
     def apply_notification(self, command: ApplyGatewayNotification, ctx: Context) -> ShopResult:
@@ -714,14 +960,61 @@ class Checkout:
 
         def run() -> ShopResult:
             assert payment is not None
+            at = ctx.clock.now()
             order = ctx.uow.repository(Order).get(payment.order_id)
+            takes_money = notice.kind in (NotificationKind.AUTHORIZED, NotificationKind.CAPTURED)
             try:
                 _apply_notice(payment, notice)
             except (InvalidTransition, GuardRejected) as stale:
+                gone = payment.state in ("voided", "expired") and payment.authorization is None
+                if takes_money and gone:
+                    return self._give_back_unrecorded(order, payment, notice)
                 return _result(order, payment, "ignored", str(stale))
+            if takes_money and order.state == "canceled" and not payment.is_final:
+                reason = f"order {order.id} was canceled: {order.cancel_reason}"
+                key = f"{notice.notification_id}:compensate"
+                self._give_back(ctx, payment, key, reason, at)
+                return _result(order, payment, "compensated", reason)
             return _result(order, payment, "applied", notice.kind.value)
 
         return self._once(ctx, _NOTIFICATIONS, notice.notification_id, command, run)
+
+    def _give_back_unrecorded(
+        self, order: Order, payment: Payment, notice: GatewayNotification
+    ) -> ShopResult:
+        """Money taken for a payment canceled before the provider answered: give it back.
+
+        The payment was canceled while its authorisation was still pending, so
+        it is final and cannot record the hold; the provider is asked directly
+        to void (or refund, for a capture) exactly what the notification says,
+        under a key derived from the notification id. If the provider cannot be
+        reached, `GatewayUnavailable` propagates and nothing is recorded, so
+        the redelivered notification tries again.
+        """
+        key = f"{notice.notification_id}:compensate"
+        reason = f"payment {payment.id} was canceled before the provider answered"
+        if notice.kind is NotificationKind.AUTHORIZED:
+            answer = self.gateway.void(
+                VoidRequest(
+                    idempotency_key=f"{key}:void",
+                    payment_id=payment.id,
+                    authorization_ref=notice.provider_ref,
+                    amount=notice.amount,
+                )
+            )
+        else:
+            answer = self.gateway.refund(
+                RefundRequest(
+                    idempotency_key=f"{key}:refund",
+                    payment_id=payment.id,
+                    authorization_ref=notice.provider_ref,
+                    amount=notice.amount,
+                    reason=reason,
+                )
+            )
+        if answer.outcome is GatewayOutcome.DECLINED:
+            return _result(order, payment, "compensation_declined", str(answer.decline))
+        return _result(order, payment, "compensated", reason)
 
 
 def _apply_notice(payment: Payment, notice: GatewayNotification) -> None:

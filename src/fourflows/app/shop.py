@@ -3,8 +3,9 @@
 `Shop.in_memory` wires the checkout handlers and policies
 (`fourflows.app.checkout`) and the refund handlers to a `MessageBus` over a
 `MemoryStore`. Each method sends one command through the bus and returns
-its `ShopResult`; the read methods (`order`, `payment`, `payments_of`,
-`payment_status`, `coupon_usage`) look at what is committed.
+its `ShopResult` (`expire_payments` returns one per expired payment); the
+read methods (`order`, `payment`, `payments_of`, `payment_status`,
+`coupon_usage`) look at what is committed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from fourflows.app.checkout import (
     CapturePayment,
     Checkout,
     Confirm,
+    ExpirePayments,
     PlaceOrder,
+    RefundOrder,
     RefundPayment,
     ShopResult,
     _ledger,
@@ -128,6 +131,16 @@ class Shop:
     def refund_payment(self, command: RefundPayment) -> ShopResult:
         """Refund an explicit amount."""
         return self._send(command)
+
+    def refund_order(self, command: RefundOrder) -> ShopResult:
+        """Refund an amount of an order, spread over its tenders (card first, shop-held last)."""
+        return self._send(command)
+
+    def expire_payments(self, command: ExpirePayments) -> tuple[ShopResult, ...]:
+        """Expire bank transfers not paid by their deadline; cancel their orders."""
+        result = self.bus.handle(command)
+        assert isinstance(result, tuple)
+        return result
 
     def cancel_order(self, command: CancelOrder) -> ShopResult:
         """Cancel before shipment; void or refund what was paid."""
