@@ -89,21 +89,41 @@ def currency_code(value: object) -> str:
     return str(_currency(value).code)
 
 
+# Currencies found by the text they were asked for ('TWD', ' twd'), so that building
+# Money from a code skips the strip, upper and registry lookup after the first time.
+# Only known codes are kept, and at most _KNOWN_LIMIT spellings of them.
+_KNOWN_CURRENCIES: dict[str, moneyed.Currency] = {}
+_KNOWN_LIMIT = 1024
+
+
 def _currency(code: object) -> moneyed.Currency:
+    if type(code) is str:
+        known = _KNOWN_CURRENCIES.get(code)
+        if known is not None:
+            return known
     if isinstance(code, moneyed.Currency):
         return code
     if not isinstance(code, str):
         raise InvalidInput(f"currency must be an ISO 4217 code such as 'TWD', not {code!r}")
     try:
-        return moneyed.get_currency(code.strip().upper())
+        found = moneyed.get_currency(code.strip().upper())
     except moneyed.CurrencyDoesNotExist:
         raise InvalidInput(
             f"unknown currency {code!r}; use an ISO 4217 code such as 'TWD', 'USD' or 'JPY'"
         ) from None
+    if type(code) is str and len(_KNOWN_CURRENCIES) < _KNOWN_LIMIT:
+        _KNOWN_CURRENCIES[code] = found
+    return found
 
 
 def _decimal(value: object, where: str) -> Decimal:
     """Turn an exact number into a finite Decimal, refusing floats and bools."""
+    kind = type(value)
+    if kind is Decimal:
+        if value.is_finite():  # type: ignore[attr-defined]
+            return value  # type: ignore[return-value]
+    elif kind is int:
+        return Decimal(value)  # type: ignore[arg-type]
     if isinstance(value, float):
         raise FloatNotAllowed(value, where)
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
@@ -201,7 +221,12 @@ class Money(moneyed.Money):
     """
 
     def __init__(self, amount: object, currency: str | moneyed.Currency) -> None:
-        super().__init__(_decimal(amount, "a money amount"), _currency(currency))
+        number = _decimal(amount, "a money amount")
+        found = _currency(currency)
+        if self.__dict__:
+            raise AttributeError("Money is immutable; cannot set 'amount'")
+        # What moneyed.Money.__init__ sets, with the checks above already done.
+        self.__dict__.update(amount=number, currency=found)
 
     def __setattr__(self, name: str, value: object) -> None:
         if name in self.__dict__ or name not in ("amount", "currency"):
@@ -242,13 +267,23 @@ class Money(moneyed.Money):
         return str(self.currency.code)
 
     def _check_same(self, other: moneyed.Money, operation: str) -> None:
-        if other.currency != self.currency:
+        if other.currency is not self.currency and other.currency != self.currency:
             raise CurrencyMismatch(self.currency.code, other.currency.code, operation)
+
+    def _made(self, amount: Decimal) -> Self:
+        """The result of arithmetic on this money: ``amount`` in its currency.
+
+        A finite result of exact Decimal arithmetic on checked amounts needs no
+        checking again, so a plain `Money` takes the fast path of `_exact`.
+        """
+        if type(self) is Money and amount.is_finite():
+            return _exact(amount, self.currency)  # type: ignore[return-value]
+        return type(self)(amount, self.currency)
 
     def __add__(self, other: object) -> Self:
         if isinstance(other, moneyed.Money):
             self._check_same(other, "add")
-            return type(self)(_CTX.add(self.amount, other.amount), self.currency)
+            return self._made(_CTX.add(self.amount, other.amount))
         if isinstance(other, int | Decimal) and not isinstance(other, bool) and other == 0:
             return self  # so that the builtin sum() works
         return NotImplemented
@@ -256,7 +291,7 @@ class Money(moneyed.Money):
     __radd__ = __add__
 
     def __neg__(self) -> Self:
-        return type(self)(_CTX.minus(self.amount), self.currency)
+        return self._made(_CTX.minus(self.amount))
 
     def __pos__(self) -> Self:
         return self
@@ -267,7 +302,7 @@ class Money(moneyed.Money):
     def __sub__(self, other: object) -> Self:
         if isinstance(other, moneyed.Money):
             self._check_same(other, "subtract")
-            return type(self)(_CTX.subtract(self.amount, other.amount), self.currency)
+            return self._made(_CTX.subtract(self.amount, other.amount))
         return NotImplemented
 
     def __rsub__(self, other: object) -> Self:
@@ -276,9 +311,7 @@ class Money(moneyed.Money):
     def __mul__(self, other: object) -> Self:
         if isinstance(other, moneyed.Money):
             raise InvalidInput("cannot multiply money by money")
-        return type(self)(
-            _CTX.multiply(self.amount, _decimal(other, "a multiplier")), self.currency
-        )
+        return self._made(_CTX.multiply(self.amount, _decimal(other, "a multiplier")))
 
     __rmul__ = __mul__
 
@@ -344,6 +377,9 @@ class Money(moneyed.Money):
                 f'money must look like {{"amount": "12.34", "currency": "TWD"}}, not {data!r}'
             )
         return cls(data["amount"], data["currency"])
+
+
+_ZERO = Decimal(0)
 
 
 def _exact(amount: Decimal, currency: moneyed.Currency) -> Money:
@@ -521,14 +557,19 @@ def sum_money(values: Iterable[Money], *, currency: str | None = None) -> Money:
     for value in values:
         if not isinstance(value, moneyed.Money):
             raise InvalidInput(f"sum_money adds Money only, not {value!r}")
+        found = value.currency
         if expected is None:
-            expected = value.currency
-        elif value.currency != expected:
-            raise CurrencyMismatch(expected.code, value.currency.code, "add")
+            expected = found
+        elif found is not expected and found != expected:
+            raise CurrencyMismatch(expected.code, found.code, "add")
         total = value.amount if total is None else _CTX.add(total, value.amount)
     if expected is None:
         raise InvalidInput("sum_money of nothing needs a currency, e.g. currency='TWD'")
-    return Money(total if total is not None else 0, expected)
+    if total is None:
+        total = _ZERO
+    if total.is_finite():
+        return _exact(total, expected)
+    return Money(total, expected)
 
 
 def _locale(name: str) -> Locale:

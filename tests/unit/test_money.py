@@ -138,6 +138,39 @@ class TestArithmetic:
         assert small < big <= big
         assert big > small >= small
 
+    def test_results_are_money_like_any_other(self) -> None:
+        a = Money("590", "TWD")
+        results = [a + a, a - Money("90", "TWD"), a * 3, -a, sum_money([a, a, a])]
+        # 590 + 590 = 1180; 590 - 90 = 500; 590 × 3 = 1770; -590; 590 × 3 = 1770.
+        expected = ["1180", "500", "1770", "-590", "1770"]
+        assert results == [Money(amount, "TWD") for amount in expected]
+        for result in results:
+            assert type(result) is Money
+            assert result.currency is Money("1", "TWD").currency
+            assert hash(result) == hash(Money(result.amount, "TWD"))
+            with pytest.raises(AttributeError, match="immutable"):
+                result.amount = Decimal(1)  # type: ignore[misc]
+
+    def test_a_plain_moneyed_amount_that_is_not_finite_is_refused(self) -> None:
+        with pytest.raises(InvalidInput, match="finite"):
+            Money("1", "TWD") + moneyed.Money("Infinity", "TWD")
+        with pytest.raises(InvalidInput, match="finite"):
+            sum_money([moneyed.Money("NaN", "TWD")])  # type: ignore[list-item]
+
+    def test_codes_spelt_any_way_find_one_currency(self) -> None:
+        twd = Money("1", "TWD").currency
+        for spelling in ("TWD", "twd", " Twd ", "TWD"):  # the second time from the cache
+            assert Money("1", spelling).currency is twd
+        for _ in range(2):
+            with pytest.raises(InvalidInput, match="'twx'"):
+                Money("1", "twx")
+
+    def test_money_cannot_be_built_twice(self) -> None:
+        price = Money("590", "TWD")
+        with pytest.raises(AttributeError, match="immutable"):
+            price.__init__("1", "TWD")  # type: ignore[misc]
+        assert price == Money("590", "TWD")
+
 
 class TestRounding:
     @pytest.mark.parametrize(

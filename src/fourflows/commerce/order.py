@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -379,6 +379,23 @@ class LineCounts:
         return ", ".join(f"{a.name} {getattr(self, a.name)}" for a in attrs.fields(LineCounts))
 
 
+_COUNT_NAMES = tuple(field.name for field in attrs.fields(LineCounts))
+
+
+def _moved(counts: LineCounts, **moved: int) -> LineCounts:
+    """``counts`` with the ``moved`` counts replaced, built without checking them again.
+
+    Only for a command that has itself checked that the new counts keep the
+    invariants of `LineCounts` (an allocation within the open units, a
+    shipment within the allocated ones, a delivery within the shipped ones):
+    `attrs.evolve` would check all eight counts and six rules on every move.
+    """
+    made: LineCounts = object.__new__(LineCounts)
+    for name in _COUNT_NAMES:
+        object.__setattr__(made, name, moved[name] if name in moved else getattr(counts, name))
+    return made
+
+
 @attrs.frozen(kw_only=True)
 class OrderLine:
     """A line as sold: the prices frozen from the quote, and its quantity counters.
@@ -547,13 +564,21 @@ class OrderTotals:
     total: Money
 
 
+def _open_units(lines: Sequence[OrderLine], name: str) -> Iterator[Money]:
+    """The per-unit amounts ``name`` of the open units of every line, line after line."""
+    for line in lines:
+        yield from getattr(line, name)[: line.counts.open]
+
+
 def _totals(
     lines: Sequence[OrderLine], shipping: OrderShipping | None, currency: str
 ) -> OrderTotals:
     subtotal = sum_money((line.list_price * line.counts.open for line in lines), currency=currency)
-    goods = sum_money((line.open_amount for line in lines), currency=currency)
-    tax = sum_money((line.open_tax for line in lines), currency=currency)
-    total = sum_money((line.open_total for line in lines), currency=currency)
+    # Each sum runs once over the open units of every line (the same as adding up each
+    # line's `open_amount`, `open_tax` and `open_total`: the sums are exact).
+    goods = sum_money(_open_units(lines, "unit_amounts"), currency=currency)
+    tax = sum_money(_open_units(lines, "unit_taxes"), currency=currency)
+    total = sum_money(_open_units(lines, "unit_totals"), currency=currency)
     fee = Money(0, currency)
     if shipping is not None and any(line.counts.open for line in lines):
         fee = shipping.fee
@@ -1164,6 +1189,14 @@ class Order(Aggregate):
     shipments: Mapping[str, tuple[LineQuantity, ...]] = attrs.Factory(dict)
     delivered_shipments: frozenset[str] = frozenset()
     decided_changes: Mapping[str, str] = attrs.Factory(dict)
+    # `totals` worked out from the lines and the shipping, kept until either is replaced
+    # (see `__setattr__`); never passed in, so a loaded order works them out on first read.
+    _kept_totals: OrderTotals | None = attrs.field(init=False, default=None, repr=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "lines" or name == "shipping":
+            object.__setattr__(self, "_kept_totals", None)  # worked out again when next read
+        object.__setattr__(self, name, value)
 
     # --- placing ---------------------------------------------------------------------------
 
@@ -1252,6 +1285,7 @@ class Order(Aggregate):
             billing_address=billing_address,
             coupon_codes=tuple(quote.promotions.applied_coupons),
         )
+        order._kept_totals = totals
         order._start(
             at=at,
             customer_id=customer_id,
@@ -1282,8 +1316,14 @@ class Order(Aggregate):
 
     @property
     def totals(self) -> OrderTotals:
-        """What the open units and shipping cost now (zero once every unit is canceled)."""
-        return _totals(self.lines, self.shipping, self.currency)
+        """What the open units and shipping cost now (zero once every unit is canceled).
+
+        Worked out from the lines and the shipping, and kept until either changes.
+        """
+        kept = self._kept_totals
+        if kept is None:
+            kept = self._kept_totals = _totals(self.lines, self.shipping, self.currency)
+        return kept
 
     @property
     def fulfilment_status(self) -> FulfilmentStatus:
@@ -1438,7 +1478,7 @@ class Order(Aggregate):
                 f"{current.label()} can take {room} more allocated units "
                 f"({current.counts.open} open, {current.counts.allocated} allocated), not {qty}"
             )
-        counts = attrs.evolve(current.counts, allocated=current.counts.allocated + qty)
+        counts = _moved(current.counts, allocated=current.counts.allocated + qty)  # room checked
         event = self._fire(
             "allocate",
             at=at,
@@ -1448,7 +1488,9 @@ class Order(Aggregate):
             quantity=qty,
             allocated=counts.allocated,
         )
+        kept = self._kept_totals
         self.lines = _replace(self.lines, {index: counts})
+        self._kept_totals = kept  # allocating opens or cancels no unit: the totals stand
         self.allocations = {
             **self.allocations,
             allocation_id: LineQuantity(index, current.sku, qty),
@@ -1484,9 +1526,11 @@ class Order(Aggregate):
                     f"{self.lines[item.line].label()} has {room} allocated units not yet "
                     f"shipped, not {item.quantity}; allocate before shipping"
                 )
-            changes[item.line] = attrs.evolve(counts, shipped=counts.shipped + item.quantity)
+            changes[item.line] = _moved(counts, shipped=counts.shipped + item.quantity)
         event = self._fire("ship", at=at, shipment_id=shipment_id, items=parsed)
+        kept = self._kept_totals
         self.lines = _replace(self.lines, changes)
+        self._kept_totals = kept  # shipping opens or cancels no unit: the totals stand
         self.shipments = {**self.shipments, shipment_id: parsed}
         return event
 
@@ -1503,15 +1547,19 @@ class Order(Aggregate):
             raise InvalidInput(f"no shipment {shipment_id!r} on this order; shipments: {known}")
         if shipment_id in self.delivered_shipments:
             return None
-        changes = {
-            item.line: attrs.evolve(
-                self.lines[item.line].counts,
-                delivered=self.lines[item.line].counts.delivered + item.quantity,
-            )
-            for item in items
-        }
+        changes: dict[int, LineCounts] = {}
+        for item in items:
+            counts = self.lines[item.line].counts
+            if counts.settled + item.quantity > counts.shipped:
+                raise InvalidInput(
+                    f"{self.lines[item.line].label()} has {counts.shipped - counts.settled} "
+                    f"shipped units not yet delivered or written off, not {item.quantity}"
+                )
+            changes[item.line] = _moved(counts, delivered=counts.delivered + item.quantity)
         event = self._fire("deliver", at=at, shipment_id=shipment_id, items=items)
+        kept = self._kept_totals
         self.lines = _replace(self.lines, changes)
+        self._kept_totals = kept  # delivering opens or cancels no unit: the totals stand
         self.delivered_shipments = self.delivered_shipments | {shipment_id}
         return event
 
@@ -1746,6 +1794,7 @@ class Order(Aggregate):
         self.lines = fresh.lines
         self.shipping = fresh.shipping
         self.shipping_address = fresh.shipping_address
+        self._kept_totals = fresh.totals
         self.pending_change = None
         self.decided_changes = {**self.decided_changes, change_id: "confirmed"}
         return event
@@ -1909,14 +1958,31 @@ class Order(Aggregate):
         _check_cod(self.payment_plan, OrderShipping.from_quote(quote))
 
 
+_LINE_NAMES = tuple(field.name for field in attrs.fields(OrderLine) if field.name != "counts")
+
+
+def _recounted(line: OrderLine, counts: LineCounts) -> OrderLine:
+    """``line`` with new ``counts``; its prices are checked again only if ``ordered`` changes.
+
+    A line's own checks tie its unit amounts to the units ordered, so counts
+    that keep ``ordered`` cannot break them, and the line is copied as it is.
+    """
+    if counts.ordered != line.counts.ordered:
+        return attrs.evolve(line, counts=counts)
+    made: OrderLine = object.__new__(OrderLine)
+    for name in _LINE_NAMES:
+        object.__setattr__(made, name, getattr(line, name))
+    object.__setattr__(made, "counts", counts)
+    return made
+
+
 def _replace(
     lines: tuple[OrderLine, ...], changes: Mapping[int, LineCounts]
 ) -> tuple[OrderLine, ...]:
     if not changes:
         return lines
     return tuple(
-        attrs.evolve(line, counts=changes[line.index]) if line.index in changes else line
-        for line in lines
+        _recounted(line, changes[line.index]) if line.index in changes else line for line in lines
     )
 
 

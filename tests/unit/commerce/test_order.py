@@ -852,6 +852,48 @@ class TestCounters:
         assert order.fulfilment_status is status
 
 
+class TestKeptTotals:
+    """The order keeps its totals; they follow every change of lines or shipping."""
+
+    def test_a_loaded_order_works_its_totals_out(self) -> None:
+        order = paid()
+        fields = {str(f.alias): getattr(order, f.name) for f in attrs.fields(Order) if f.init}
+        loaded = Order(**fields)
+        # 1430 of goods (1180 - 77.12 + 350 - 22.88) + 100 of shipping = 1530, 73 of tax.
+        assert loaded.totals == order.totals
+        assert (loaded.totals.total, loaded.totals.tax) == (twd("1530"), twd("73"))
+
+    def test_fulfilment_keeps_the_totals_and_cancel_clears_them(self) -> None:
+        order = paid()
+        order.allocate("TEE-M", 2, allocation_id="a-1", at=AT)
+        order.record_shipment("s-1", {"TEE-M": 1}, at=AT)
+        order.record_delivery("s-1", at=AT)
+        assert order.totals.total == twd("1530")  # no unit opened or canceled
+        order = paid()
+        order.cancel(reason="out of stock", figures=NOTHING, at=AT)
+        assert order.totals.total == twd("0")  # every unit canceled, shipping no longer due
+
+    def test_replacing_the_shipping_changes_the_totals(self) -> None:
+        order = placed()
+        assert order.totals.shipping == twd("100")
+        order.shipping = None
+        # 1530 - 100 of shipping = 1430.
+        assert (order.totals.shipping, order.totals.total) == (twd("0"), twd("1430"))
+
+    def test_a_delivery_beyond_the_units_shipped_is_refused(self) -> None:
+        order = paid()
+        order.allocate("TEE-M", 2, allocation_id="a-1", at=AT)
+        order.record_shipment("s-1", {"TEE-M": 2}, at=AT)
+        # Both T-shirts of the shipment were written off as lost: none is left to deliver.
+        tee = order.lines[0]
+        lost = LineCounts(ordered=2, allocated=2, shipped=2, written_off=2)
+        order.lines = (attrs.evolve(tee, counts=lost), order.lines[1])
+        before = snapshot(order)
+        with pytest.raises(InvalidInput, match="0 shipped units not yet delivered or written off"):
+            order.record_delivery("s-1", at=AT)
+        assert snapshot(order) == before
+
+
 def test_the_machine_declares_every_lifecycle_state() -> None:
     spec = ORDER_MACHINE.spec
     assert spec.states == (
