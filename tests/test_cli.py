@@ -71,6 +71,18 @@ def test_import_lists_a_users_machines_too(capsys: pytest.CaptureFixture[str]) -
     assert "cannot import 'no_such_module_here'" in err
 
 
+def test_a_closed_pipe_ends_the_demo_quietly() -> None:
+    done = subprocess.run(
+        f"{sys.executable} -m fourflows demo | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith("fourflows:")
+    assert "Traceback" not in done.stderr
+
+
 def test_python_dash_m_and_help() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "fourflows", "--help"], capture_output=True, text=True, check=True
