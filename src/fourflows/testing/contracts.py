@@ -15,6 +15,7 @@ fourflows runs the same suites against its own in-memory adapters.
 
 from __future__ import annotations
 
+import abc
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -58,12 +59,12 @@ def _events(store: Store) -> list[DomainEvent]:
         return [record.event for record in uow.outbox.unsettled()]
 
 
-class UnitOfWorkContract:
+class UnitOfWorkContract(abc.ABC):
     """Promises of `fourflows.ports.UnitOfWork` and its outbox."""
 
+    @abc.abstractmethod
     def make_store(self) -> Store:
         """Return a new, empty store; override in your subclass."""
-        raise NotImplementedError("subclass UnitOfWorkContract and define make_store()")
 
     def test_commit_saves_the_aggregate_and_its_events(self) -> None:
         store = self.make_store()
@@ -189,16 +190,16 @@ class UnitOfWorkContract:
                 uow.outbox.settle(positions[1])
 
 
-class EventPublisherContract:
+class EventPublisherContract(abc.ABC):
     """Promises of `fourflows.ports.EventPublisher`: in order, and repeats ignored."""
 
+    @abc.abstractmethod
     def make_publisher(self) -> EventPublisher:
         """Return a new publisher; override in your subclass."""
-        raise NotImplementedError("subclass EventPublisherContract and define make_publisher()")
 
+    @abc.abstractmethod
     def delivered(self, publisher: EventPublisher) -> Sequence[DomainEvent]:
         """Return what reached the destination, in order; override in your subclass."""
-        raise NotImplementedError("subclass EventPublisherContract and define delivered()")
 
     def test_events_arrive_in_order(self) -> None:
         publisher = self.make_publisher()
@@ -217,12 +218,12 @@ class EventPublisherContract:
         assert list(self.delivered(publisher)) == [event]
 
 
-class ClockContract:
+class ClockContract(abc.ABC):
     """Promises of `fourflows.ports.Clock`: aware times that never go back."""
 
+    @abc.abstractmethod
     def make_clock(self) -> Clock:
         """Return a clock; override in your subclass."""
-        raise NotImplementedError("subclass ClockContract and define make_clock()")
 
     def test_the_time_is_timezone_aware_and_never_goes_back(self) -> None:
         clock = self.make_clock()
@@ -231,12 +232,12 @@ class ClockContract:
         assert all(b - a >= timedelta(0) for a, b in itertools.pairwise(times))
 
 
-class IdSourceContract:
+class IdSourceContract(abc.ABC):
     """Promises of `fourflows.ports.IdSource`: non-empty ids, never reused."""
 
+    @abc.abstractmethod
     def make_ids(self) -> IdSource:
         """Return an id source; override in your subclass."""
-        raise NotImplementedError("subclass IdSourceContract and define make_ids()")
 
     def test_ids_are_never_reused(self) -> None:
         ids = self.make_ids()

@@ -39,6 +39,7 @@ notifications read back from the provider's own format.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -87,7 +88,7 @@ def _accepted(result: GatewayResult, request: object) -> GatewayResult:
     return result
 
 
-class GatewayContract:
+class GatewayContract(abc.ABC):
     """Promises of `fourflows.cash.gateway.PaymentGateway`, for the fake and real providers."""
 
     currency: ClassVar[str] = "TWD"
@@ -99,25 +100,25 @@ class GatewayContract:
     notification_kinds: ClassVar[tuple[NotificationKind, ...]] = tuple(NotificationKind)
     """The notification kinds the provider sends, checked by the parsing tests."""
 
+    @abc.abstractmethod
     def make_gateway(self) -> PaymentGateway:
         """Return the gateway to check; override in your subclass."""
-        raise NotImplementedError("subclass GatewayContract and define make_gateway()")
 
+    @abc.abstractmethod
     def approvable_authorization(
         self, *, idempotency_key: str, payment_id: str, amount: Money
     ) -> AuthorizeRequest:
         """An authorisation the provider approves at once; override in your subclass."""
-        raise NotImplementedError("subclass GatewayContract and define approvable_authorization()")
 
+    @abc.abstractmethod
     def declinable_authorization(
         self, *, idempotency_key: str, payment_id: str, amount: Money
     ) -> AuthorizeRequest:
         """An authorisation the provider declines; override in your subclass."""
-        raise NotImplementedError("subclass GatewayContract and define declinable_authorization()")
 
+    @abc.abstractmethod
     def notification_payload(self, notification: GatewayNotification) -> NotificationPayload:
         """``notification`` encoded (and signed) as the provider sends it; override it."""
-        raise NotImplementedError("subclass GatewayContract and define notification_payload()")
 
     def unreadable_payloads(self) -> Sequence[NotificationPayload]:
         """Payloads the gateway must refuse; extend it with, e.g., a badly signed one."""

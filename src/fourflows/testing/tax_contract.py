@@ -23,6 +23,7 @@ the lines changes nothing, and unknown categories are refused by name.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import ClassVar
@@ -76,7 +77,7 @@ def _kept(line: LineTax, mode: PriceMode) -> Money:
     return line.gross if mode is PriceMode.INCLUSIVE else line.net
 
 
-class TaxProviderContract:
+class TaxProviderContract(abc.ABC):
     """Promises of `fourflows.tax.TaxProvider`, for tables and tax services alike."""
 
     currency: ClassVar[str] = "EUR"
@@ -88,9 +89,9 @@ class TaxProviderContract:
     ship_to: ClassVar[Address | None] = None
     """The address of a domestic consumer, or ``None`` to send requests without one."""
 
+    @abc.abstractmethod
     def make_provider(self) -> TaxProvider:
         """Return the provider to check; override in your subclass."""
-        raise NotImplementedError("subclass TaxProviderContract and define make_provider()")
 
     def reverse_charge_ship_to(self) -> Address | None:
         """An EU business buyer the provider must reverse-charge, or ``None`` to skip that test."""
