@@ -7,14 +7,13 @@ the goods: 1180 × 10% = 118, so 1062 + 100 = 1162.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from fourflows import Money
 from fourflows.adapters.fake_gateway import FakeGateway, Scenario, Step
-from fourflows.adapters.fakes import FixedClock, SequentialIds
+from fourflows.adapters.fakes import FixedClock
 from fourflows.app.checkout import (
     AuthorizePayment,
     CancelOrder,
@@ -32,10 +31,7 @@ from fourflows.cash.gateway import (
     GatewayResult,
     NotificationKind,
 )
-from fourflows.commerce.catalog import Catalog, Product
-from fourflows.commerce.coupons import Coupon
 from fourflows.commerce.order import Order, PaymentStatus
-from fourflows.commerce.promotions import PercentageOff
 from fourflows.errors import (
     ConcurrencyConflict,
     GuardRejected,
@@ -43,37 +39,7 @@ from fourflows.errors import (
     InvalidInput,
     NotFound,
 )
-from fourflows.logistics.shipping import ShippingTable
-from fourflows.tax import TaxTable
-
-AT = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
-TEE = Product(
-    sku="TEE-M", name="T-shirt", price=Money("590", "TWD"), weight_g=200, size_cm=(30, 20, 3)
-)
-SPRING = PercentageOff(id="spring", percent=10, requires_coupon=True)
-ONCE = Coupon(code="SPRING10", promotion_id="spring", usage_limit=1)
-TAIPEI = {"country": "TW", "city": "Taipei", "postal_code": "106"}
-
-
-def twd(amount: str) -> Money:
-    return Money(amount, "TWD")
-
-
-def make_shop(**kwargs: Any) -> tuple[Shop, FakeGateway, FixedClock]:
-    clock = FixedClock(AT)
-    gateway = FakeGateway(clock)
-    shop = Shop.in_memory(
-        catalog=Catalog([TEE]),
-        tax=TaxTable.preset("TW"),
-        shipping=ShippingTable.example_taiwan(),
-        promotions=[SPRING],
-        coupons=[ONCE],
-        gateway=gateway,
-        clock=clock,
-        ids=SequentialIds(),
-        **kwargs,
-    )
-    return shop, gateway, clock
+from shop_fixtures import AT, TAIPEI, make_shop, twd
 
 
 def place(key: str = "k-1", token: str = "fake-card-approve", **changes: Any) -> PlaceOrder:
@@ -300,17 +266,10 @@ def test_a_notification_for_an_unknown_payment_is_not_found() -> None:
 
 
 def test_async_capture_is_confirmed_by_notification_even_out_of_order() -> None:
-    clock = FixedClock(AT)
-    gateway = FakeGateway(
-        clock, scenarios={"payment-0001": Scenario(capture=Step.PENDING_THEN_APPROVE)}
-    )
-    shop = Shop.in_memory(
-        catalog=Catalog([TEE]),
-        tax=TaxTable.preset("TW"),
-        shipping=ShippingTable.example_taiwan(),
-        gateway=gateway,
-        clock=clock,
-        ids=SequentialIds(),
+    shop, gateway, clock = make_shop(
+        lambda clock: FakeGateway(
+            clock, scenarios={"payment-0001": Scenario(capture=Step.PENDING_THEN_APPROVE)}
+        )
     )
     placed = shop.place_order(place())
     assert placed.payment_id == "payment-0001"
@@ -407,16 +366,8 @@ class CrashingGateway(FakeGateway):
 
 
 def crashing_shop(*, reached: bool) -> tuple[Shop, CrashingGateway]:
-    clock = FixedClock(AT)
-    gateway = CrashingGateway(clock, reached=reached)
-    shop = Shop.in_memory(
-        catalog=Catalog([TEE]),
-        tax=TaxTable.preset("TW"),
-        shipping=ShippingTable.example_taiwan(),
-        gateway=gateway,
-        clock=clock,
-        ids=SequentialIds(),
-    )
+    shop, gateway, _ = make_shop(lambda clock: CrashingGateway(clock, reached=reached))
+    assert isinstance(gateway, CrashingGateway)
     return shop, gateway
 
 

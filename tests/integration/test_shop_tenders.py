@@ -10,16 +10,13 @@ takes 10% off the goods, 1180 x 10% = 118, so 1062 + 100 = 1162 is awaited.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fourflows import Money
-from fourflows.adapters.fake_gateway import FakeGateway
-from fourflows.adapters.fakes import FixedClock, SequentialIds
 from fourflows.app.checkout import (
     CancelOrder,
     CapturePayment,
@@ -27,40 +24,10 @@ from fourflows.app.checkout import (
     PlaceOrder,
     RefundOrder,
 )
-from fourflows.app.shop import Shop
 from fourflows.cash.gateway import NotificationKind
-from fourflows.commerce.catalog import Catalog, Product
-from fourflows.commerce.coupons import Coupon
 from fourflows.commerce.order import Order, PaymentStatus
-from fourflows.commerce.promotions import PercentageOff
 from fourflows.errors import IdempotencyConflict, InvalidInput
-from fourflows.logistics.shipping import ShippingTable
-from fourflows.tax import TaxTable
-
-AT = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
-TEE = Product(
-    sku="TEE-M", name="T-shirt", price=Money("590", "TWD"), weight_g=200, size_cm=(30, 20, 3)
-)
-TAIPEI = {"country": "TW", "city": "Taipei", "postal_code": "106"}
-
-
-def twd(amount: str | int) -> Money:
-    return Money(str(amount), "TWD")
-
-
-def make_shop(**kwargs: Any) -> tuple[Shop, FakeGateway]:
-    clock = FixedClock(AT)
-    gateway = FakeGateway(clock)
-    shop = Shop.in_memory(
-        catalog=Catalog([TEE]),
-        tax=TaxTable.preset("TW"),
-        shipping=ShippingTable.example_taiwan(),
-        gateway=gateway,
-        clock=clock,
-        ids=SequentialIds(),
-        **kwargs,
-    )
-    return shop, gateway
+from shop_fixtures import AT, TAIPEI, make_shop, twd
 
 
 def tender(method: str, amount: str | int, token: str = "fake-card-approve") -> dict[str, Any]:
@@ -82,7 +49,7 @@ def place(key: str = "k-1", tenders: Any = SPLIT) -> PlaceOrder:
 
 
 def test_split_tender_takes_the_shop_balances_and_authorises_the_card() -> None:
-    shop, gateway = make_shop()
+    shop, gateway, _ = make_shop()
     placed = shop.place_order(place())
     assert (placed.outcome, placed.order_state) == ("authorized", "awaiting_fulfilment")
     credit, gift, card = shop.payments_of(placed.order_id)
@@ -104,7 +71,7 @@ def test_split_tender_takes_the_shop_balances_and_authorises_the_card() -> None:
 
 
 def test_tenders_that_do_not_sum_to_the_total_are_refused_and_change_nothing() -> None:
-    shop, _ = make_shop()
+    shop, _, _ = make_shop()
     short = (tender("store_credit", 300), tender("card", 900))
     with pytest.raises(
         InvalidInput, match=r"sum to 1200 TWD \(300 TWD \+ 900 TWD\).*total is 1280"
@@ -116,7 +83,7 @@ def test_tenders_that_do_not_sum_to_the_total_are_refused_and_change_nothing() -
 
 
 def test_only_shop_held_tenders_pay_the_order_without_the_gateway() -> None:
-    shop, gateway = make_shop()
+    shop, gateway, _ = make_shop()
     placed = shop.place_order(
         place(tenders=(tender("gift_card", 1000), tender("store_credit", 280)))
     )
@@ -126,7 +93,7 @@ def test_only_shop_held_tenders_pay_the_order_without_the_gateway() -> None:
 
 
 def test_a_refund_goes_to_the_card_first_then_to_the_shop_held_tenders() -> None:
-    shop, gateway = make_shop()
+    shop, gateway, _ = make_shop()
     placed = shop.place_order(place())
     credit, gift, card = shop.payments_of(placed.order_id)
     shop.capture_payment(CapturePayment(idempotency_key="c", payment_id=card.id, amount=twd(780)))
@@ -170,7 +137,7 @@ def test_a_refund_goes_to_the_card_first_then_to_the_shop_held_tenders() -> None
 
 
 def test_cancel_gives_back_every_tender() -> None:
-    shop, gateway = make_shop()
+    shop, gateway, _ = make_shop()
     placed = shop.place_order(place())
     canceled = shop.cancel_order(
         CancelOrder(idempotency_key="x", order_id=placed.order_id, reason="changed mind")
@@ -186,7 +153,7 @@ def test_saga_gives_back_every_tender_when_the_order_cannot_be_completed() -> No
     def out_of_stock(order: Order) -> None:
         raise InvalidInput(f"no stock for {order.id}")
 
-    shop, _ = make_shop(confirm=out_of_stock)
+    shop, _, _ = make_shop(confirm=out_of_stock)
     placed = shop.place_order(place())
     assert (placed.outcome, placed.order_state) == ("compensated", "canceled")
     states = [p.state for p in shop.payments_of(placed.order_id)]
@@ -196,7 +163,7 @@ def test_saga_gives_back_every_tender_when_the_order_cannot_be_completed() -> No
 
 @given(credit=st.integers(0, 1280), refund=st.integers(1, 1280))
 def test_a_refund_is_spread_card_first_and_sums_exactly(credit: int, refund: int) -> None:
-    shop, _ = make_shop()
+    shop, _, _ = make_shop()
     tenders = [tender("store_credit", credit)] if credit else []
     if credit < 1280:
         tenders.append(tender("card", 1280 - credit))
@@ -218,25 +185,6 @@ def test_a_refund_is_spread_card_first_and_sums_exactly(credit: int, refund: int
 
 # --- bank transfer (ATM virtual account) -------------------------------------------------------
 
-SPRING = PercentageOff(id="spring", percent=10, requires_coupon=True)
-ONCE = Coupon(code="SPRING10", promotion_id="spring", usage_limit=1)
-
-
-def transfer_shop() -> tuple[Shop, FakeGateway, FixedClock]:
-    clock = FixedClock(AT)
-    gateway = FakeGateway(clock)
-    shop = Shop.in_memory(
-        catalog=Catalog([TEE]),
-        tax=TaxTable.preset("TW"),
-        shipping=ShippingTable.example_taiwan(),
-        promotions=[SPRING],
-        coupons=[ONCE],
-        gateway=gateway,
-        clock=clock,
-        ids=SequentialIds(),
-    )
-    return shop, gateway, clock
-
 
 def by_transfer(key: str = "t-1") -> PlaceOrder:
     return PlaceOrder(
@@ -252,7 +200,7 @@ def by_transfer(key: str = "t-1") -> PlaceOrder:
 
 
 def test_a_bank_transfer_gives_a_virtual_account_and_is_paid_by_the_funds_notification() -> None:
-    shop, gateway, _ = transfer_shop()
+    shop, gateway, _ = make_shop()
     placed = shop.place_order(by_transfer())
     assert (placed.outcome, placed.payment_state, placed.order_state) == (
         "requires_action",
@@ -279,7 +227,7 @@ def test_a_bank_transfer_gives_a_virtual_account_and_is_paid_by_the_funds_notifi
 
 
 def test_an_unpaid_bank_transfer_expires_cancels_the_order_and_frees_the_coupon() -> None:
-    shop, _, _ = transfer_shop()
+    shop, _, _ = make_shop()
     placed = shop.place_order(by_transfer())
     assert placed.payment_id is not None
     # not yet overdue: nothing happens
@@ -300,7 +248,7 @@ def test_an_unpaid_bank_transfer_expires_cancels_the_order_and_frees_the_coupon(
 
 
 def test_funds_arriving_after_the_shop_expired_the_transfer_are_given_back() -> None:
-    shop, gateway, clock = transfer_shop()
+    shop, gateway, clock = make_shop()
     placed = shop.place_order(by_transfer())
     assert placed.payment_id is not None
     assert placed.virtual_account is not None
