@@ -56,6 +56,7 @@ from fourflows.commerce.promotions import (
     apply_promotions,
 )
 from fourflows.errors import (
+    CarrierUnavailable,
     ConcurrencyConflict,
     CurrencyMismatch,
     FloatNotAllowed,
@@ -63,6 +64,8 @@ from fourflows.errors import (
     GatewayUnavailable,
     GuardRejected,
     IdempotencyConflict,
+    InsufficientBalance,
+    InsufficientStock,
     InvalidInput,
     InvalidTransition,
     NotEligible,
@@ -114,6 +117,7 @@ __all__ = [
     "CancelOrder",
     "CancelRefund",
     "CapturePayment",
+    "CarrierUnavailable",
     "Cart",
     "CartLine",
     "Catalog",
@@ -148,6 +152,8 @@ __all__ = [
     "GuardRejected",
     "Handling",
     "IdempotencyConflict",
+    "InsufficientBalance",
+    "InsufficientStock",
     "InvalidInput",
     "InvalidTransition",
     "MachineSpec",

@@ -16,10 +16,15 @@ FourFlowsError
 ├── NotFound (LookupError)               no such aggregate, machine or event type
 ├── NotEligible                          an option (a shipping service, ...) cannot
 │                                        serve this request; the reason says why
+├── InsufficientStock                    fewer units are available than asked for
+├── InsufficientBalance                  a gift card or store credit holds less
+│                                        than asked for
 ├── ConcurrencyConflict                  someone else saved the aggregate first
 ├── GatewayUnavailable                   a payment gateway gave no answer: the
 │                                        outcome is unknown (not failed); repeat
 │                                        with the same idempotency key or look it up
+├── CarrierUnavailable                   a carrier gave no answer; repeat with the
+│                                        same idempotency key
 └── TaxServiceUnavailable                a tax provider cannot answer now; retry
                                          later or fall back to a tax table
 ```
@@ -33,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "CarrierUnavailable",
     "ConcurrencyConflict",
     "CurrencyMismatch",
     "FloatNotAllowed",
@@ -40,6 +46,8 @@ __all__ = [
     "GatewayUnavailable",
     "GuardRejected",
     "IdempotencyConflict",
+    "InsufficientBalance",
+    "InsufficientStock",
     "InvalidInput",
     "InvalidTransition",
     "NotEligible",
@@ -147,6 +155,39 @@ class NotEligible(FourFlowsError):
         self.code = code
 
 
+class InsufficientStock(FourFlowsError):
+    """Fewer units of a sku are available than were asked for, and it allows no backorder.
+
+    ``location`` is ``None`` when the shortfall is over every location.
+    """
+
+    def __init__(
+        self, sku: str, *, requested: int, available: int, location: str | None = None
+    ) -> None:
+        where = "" if location is None else f" at {location!r}"
+        super().__init__(
+            f"cannot take {requested} of {sku!r}{where}: only {available} available "
+            "and it allows no backorder"
+        )
+        self.sku = sku
+        self.requested = requested
+        self.available = available
+        self.location = location
+
+
+class InsufficientBalance(FourFlowsError):
+    """A stored-value account (gift card, store credit) holds less than was asked for.
+
+    ``requested`` and ``available`` are the amounts, as text with currency.
+    """
+
+    def __init__(self, account: str, *, requested: str, available: str) -> None:
+        super().__init__(f"account {account!r} cannot give {requested}: its balance is {available}")
+        self.account = account
+        self.requested = requested
+        self.available = available
+
+
 class ConcurrencyConflict(FourFlowsError):
     """An aggregate changed in the store after it was loaded; reload and retry."""
 
@@ -221,3 +262,20 @@ class GatewayUnavailable(FourFlowsError):
         self.operation = operation
         self.reason = reason
         self.idempotency_key = idempotency_key
+
+
+class CarrierUnavailable(FourFlowsError):
+    """A carrier gave no answer (a timeout, a lost connection, a server error).
+
+    Like `GatewayUnavailable`, the outcome is unknown: repeat the call with the
+    same idempotency key, which the carrier must not act on twice.
+    """
+
+    def __init__(self, carrier: str, operation: str, reason: str) -> None:
+        super().__init__(
+            f"carrier {carrier!r} gave no answer to {operation}: {reason}; "
+            "repeat the call with the same idempotency key"
+        )
+        self.carrier = carrier
+        self.operation = operation
+        self.reason = reason
