@@ -11,18 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar, runtime_checkable
 
 import attrs
 
 from fourflows.aggregates import Aggregate
 from fourflows.events import DomainEvent
 
+if TYPE_CHECKING:
+    from fourflows.information.notifications import Notification
+
 __all__ = [
     "Clock",
     "EventPublisher",
     "IdSource",
     "KeyedRecords",
+    "Notifier",
     "Outbox",
     "OutboxRecord",
     "Repository",
@@ -59,6 +63,29 @@ class EventPublisher(Protocol):
 
     def publish(self, event: DomainEvent) -> None:
         """Deliver ``event``, or raise to have it offered again later."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells a customer something: an email, an SMS, a LINE or push message.
+
+    ``notification.id`` is the idempotency key. It is derived from the event
+    the notification tells about (`fourflows.information.notifications.notification_id`),
+    so an event delivered again yields the same id, and ``send`` must send a
+    given id at most once: remember the ids sent, or hand the id to a provider
+    that deduplicates by it. A repeated id returns quietly.
+
+    Returning means "sent" (handed to the channel). Raising any exception
+    means "not sent": the policy that called ``send`` fails, the event stays
+    in the outbox, and the same notification is offered again at the next
+    dispatch. On a timeout (the channel may or may not have taken it) raise
+    too, so the message is not lost; where the provider accepts an
+    idempotency key, pass it the id, so that the second try is not a second
+    message. Telling a customer twice is better than never telling them.
+    """
+
+    def send(self, notification: Notification) -> None:
+        """Send ``notification`` once, or raise to have it offered again later."""
         ...
 
 

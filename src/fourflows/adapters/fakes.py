@@ -1,4 +1,4 @@
-"""Clocks and id sources: deterministic ones for tests and demos, real ones for shops."""
+"""Clocks, id sources and a notifier: deterministic for tests and demos, or real."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from fourflows.errors import InvalidInput
 from fourflows.events import require_aware
+from fourflows.information.notifications import Notification
 
-__all__ = ["FixedClock", "SequentialIds", "SystemClock", "UuidIds"]
+__all__ = ["FixedClock", "RecordingNotifier", "SequentialIds", "SystemClock", "UuidIds"]
 
 
 class SystemClock:
@@ -70,3 +71,42 @@ class UuidIds:
         if not isinstance(kind, str) or not kind.strip():
             raise InvalidInput(f"an id kind must be a non-empty string, not {kind!r}")
         return f"{kind}-{uuid.uuid4()}"
+
+
+class RecordingNotifier:
+    """A `Notifier` that keeps what it sends, once per id, in order; it can be told to fail.
+
+    ``sent`` lists the notifications sent. A notification whose id was sent
+    already is ignored. `fail_next` makes the next sends raise
+    ``ConnectionError`` (as a mail server or SMS gateway that is down would),
+    sending nothing, to test that the outbox offers them again.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+        self._ids: set[str] = set()
+        self._failures = 0
+
+    def fail_next(self, times: int = 1) -> None:
+        """Make the next ``times`` sends of notifications not sent yet raise ``ConnectionError``."""
+        if isinstance(times, bool) or not isinstance(times, int) or times < 0:
+            raise InvalidInput(f"times must be an int of 0 or more, not {times!r}")
+        self._failures = times
+
+    def send(self, notification: Notification) -> None:
+        """Keep ``notification`` unless its id was sent already; raise if told to fail."""
+        if not isinstance(notification, Notification):
+            raise InvalidInput(f"a notifier sends a Notification, not {notification!r}")
+        if notification.id in self._ids:
+            return
+        if self._failures > 0:
+            self._failures -= 1
+            raise ConnectionError(
+                f"notification {notification.id!r} not sent: the notifier was told to fail"
+            )
+        self._ids.add(notification.id)
+        self.sent.append(notification)
+
+    def sent_to(self, customer_id: str) -> list[Notification]:
+        """What was sent to ``customer_id``, in order."""
+        return [n for n in self.sent if n.customer_id == customer_id]

@@ -21,18 +21,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import attrs
 import pytest
 
 from fourflows.cash.refund import Refund
 from fourflows.errors import ConcurrencyConflict, InvalidInput, NotFound
 from fourflows.events import DomainEvent
+from fourflows.information.notifications import Notification, NotificationKind
 from fourflows.money import Money
-from fourflows.ports import Clock, EventPublisher, IdSource, UnitOfWork
+from fourflows.ports import Clock, EventPublisher, IdSource, Notifier, UnitOfWork
 
 __all__ = [
     "ClockContract",
     "EventPublisherContract",
     "IdSourceContract",
+    "NotifierContract",
     "Store",
     "UnitOfWorkContract",
 ]
@@ -244,3 +247,67 @@ class IdSourceContract(abc.ABC):
         made = [ids.next_id(kind) for kind in ("refund", "order") for _ in range(500)]
         assert all(isinstance(i, str) and i for i in made)
         assert len(set(made)) == len(made)
+
+
+def _notification(n: int, customer_id: str = "c-1") -> Notification:
+    return Notification(
+        id=f"refund_issued:payment-{n}:3",
+        kind=NotificationKind.REFUND_ISSUED,
+        customer_id=customer_id,
+        order_id=f"order-{n}",
+        locale="en",
+        subject=f"Refund of NT$250 for order order-{n}",
+        body=f"We refunded NT$250 for your order order-{n} to the way you paid.",
+        occurred_at=_AT,
+        amount=Money("250", "TWD"),
+    )
+
+
+class NotifierContract(abc.ABC):
+    """Promises of `fourflows.ports.Notifier`: each id sent once, in order; a failure retries.
+
+    Supply `make_notifier` and `sent` (what reached the customer's channel,
+    in order: for an email adapter, the messages your test mail server
+    received). Override `break_next_send` to make the next send fail the way
+    your channel fails (a refused connection, a 503); without it the failure
+    promise is skipped.
+    """
+
+    @abc.abstractmethod
+    def make_notifier(self) -> Notifier:
+        """Return a new notifier; override in your subclass."""
+
+    @abc.abstractmethod
+    def sent(self, notifier: Notifier) -> Sequence[Notification]:
+        """Return the notifications that reached the channel, in order; override it."""
+
+    def break_next_send(self, notifier: Notifier) -> None:
+        """Make the next send fail; override to run the failure promise."""
+        pytest.skip("override break_next_send to check that a failed send is retried")
+
+    def test_notifications_arrive_in_order(self) -> None:
+        notifier = self.make_notifier()
+        given = [_notification(1), _notification(2, "c-2"), _notification(3)]
+        for notification in given:
+            notifier.send(notification)
+        assert list(self.sent(notifier)) == given
+
+    def test_a_repeated_id_is_sent_once(self) -> None:
+        notifier = self.make_notifier()
+        first = _notification(1)
+        notifier.send(first)
+        notifier.send(first)
+        # the same event rendered again (another wording, another locale) keeps its id
+        notifier.send(attrs.evolve(first, locale="zh_TW", subject="訂單 order-1 退款通知"))
+        notifier.send(_notification(2))
+        assert list(self.sent(notifier)) == [first, _notification(2)]
+
+    def test_a_failed_send_raises_and_the_same_id_can_be_sent_later(self) -> None:
+        notifier = self.make_notifier()
+        self.break_next_send(notifier)
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any exception means "not sent"
+            notifier.send(_notification(1))
+        assert list(self.sent(notifier)) == []
+        notifier.send(_notification(1))
+        notifier.send(_notification(1))
+        assert list(self.sent(notifier)) == [_notification(1)]
