@@ -36,6 +36,7 @@ that raises leaves every aggregate and store as it was.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "CarrierUnavailable",
@@ -57,7 +58,23 @@ __all__ = [
 
 
 class FourFlowsError(Exception):
-    """The root of every error fourflows raises."""
+    """The root of every error fourflows raises.
+
+    Errors copy and pickle with their attributes, whatever their constructor
+    takes, so a value that keeps one (a quote's record of ineligible
+    services) can be stored and copied like any other.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuilt(kind: type[FourFlowsError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """An error of ``kind`` with ``args`` and attributes ``state``, its constructor bypassed."""
+    error = kind.__new__(kind, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidInput(FourFlowsError, ValueError):

@@ -109,3 +109,21 @@ class TestEvents:
 
     def test_require_aware(self) -> None:
         assert require_aware(AT, "t") is AT
+
+
+def test_errors_copy_and_pickle_with_their_attributes() -> None:
+    import copy
+    import pickle
+
+    made = [
+        errors.NotEligible("shipping service", "cvs", "too heavy", code="weight"),
+        errors.NotFound("order", "o-1", known=["o-2"]),
+        errors.InsufficientStock("MUG", requested=3, available=1, location="wh"),
+        errors.GatewayUnavailable("fake", "authorize", "timeout", idempotency_key="k"),
+        errors.IdempotencyConflict("k", recorded="a" * 64, given="b" * 64),
+    ]
+    for error in made:
+        for twin in (copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+            assert type(twin) is type(error)
+            assert str(twin) == str(error)
+            assert twin.__dict__ == error.__dict__
