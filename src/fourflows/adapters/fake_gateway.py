@@ -20,6 +20,14 @@ the four calls does (a `Step`) and how its notifications are delivered (a
 call that changed something or was answered, and handed out by
 `FakeGateway.take_notifications`; `GatewayNotification.to_payload` turns one
 into the webhook body that `FakeGateway.parse_notification` reads.
+
+**Disputes.** `FakeGateway.open_dispute` plays the customer's bank disputing
+a captured payment (a ``dispute_opened`` notification, ids counted
+``fake-dispute-0001``, ...), `FakeGateway.submit_dispute_evidence` takes the
+shop's answer (`fourflows.cash.gateway.DisputeGateway`), and
+`FakeGateway.close_dispute` plays the bank's ruling (``dispute_won`` or
+``dispute_lost``). Disputed money cannot be refunded while the dispute is
+open, nor after it was lost.
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ from fourflows.cash.gateway import (
     CaptureRequest,
     Decline,
     DeclineReason,
+    DisputeEvidenceRequest,
+    DisputeEvidenceResult,
+    DisputeReason,
     GatewayNotification,
     GatewayOperation,
     GatewayOutcome,
@@ -116,6 +127,15 @@ def _step(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         )
 
 
+_EVIDENCE_STEPS = (Step.APPROVE, Step.TIMEOUT, Step.TIMEOUT_AFTER_SUCCESS)
+
+
+def _evidence_step(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in _EVIDENCE_STEPS:
+        allowed = ", ".join(str(step) for step in _EVIDENCE_STEPS)
+        raise InvalidInput(f"{attribute.name} must be one of {allowed}, not {value!r}")
+
+
 def _of(kind: type[Any]) -> Any:
     def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, kind):
@@ -138,6 +158,10 @@ class Scenario:
 
     ``action_ttl`` is how long the customer has to act when an authorisation
     requires action (minutes for 3-D Secure, days for a virtual bank account).
+
+    ``evidence`` is what `FakeGateway.submit_dispute_evidence` does: ``APPROVE``,
+    ``TIMEOUT`` (the first attempt is lost, nothing submitted) or
+    ``TIMEOUT_AFTER_SUCCESS`` (submitted, but the answer is lost).
     """
 
     authorize: Step = attrs.field(default=Step.APPROVE, validator=_step)
@@ -149,6 +173,7 @@ class Scenario:
     )
     notifications: Delivery = attrs.field(default=Delivery.ONCE, validator=_of(Delivery))
     action_ttl: timedelta = attrs.field(default=timedelta(minutes=15), validator=_positive_duration)
+    evidence: Step = attrs.field(default=Step.APPROVE, validator=_evidence_step)
 
     def step(self, operation: GatewayOperation) -> Step:
         """The step for ``operation``."""
@@ -163,7 +188,8 @@ class PaymentBalance:
     ``status`` is ``"requires_action"``, ``"authorized"`` (also after partial
     captures), ``"declined"``, ``"voided"`` or ``"expired"``. ``authorized``
     is what the provider approved to hold (zero until approved), ``released``
-    what a void or the expiry gave back.
+    what a void or the expiry gave back, ``disputed`` what open and lost
+    disputes hold or took back (it cannot be refunded).
     """
 
     payment_id: str
@@ -174,6 +200,7 @@ class PaymentBalance:
     captured: Money
     refunded: Money
     released: Money
+    disputed: Money
 
     @property
     def capturable(self) -> Money:
@@ -184,8 +211,8 @@ class PaymentBalance:
 
     @property
     def refundable(self) -> Money:
-        """What was captured and not yet refunded."""
-        return self.captured - self.refunded
+        """What was captured and not yet refunded, nor held or taken back by a dispute."""
+        return self.captured - self.refunded - self.disputed
 
 
 @attrs.define(kw_only=True)
@@ -198,10 +225,12 @@ class _Authorization:
     status: str
     authorized_at: datetime | None = None
     action: RequiredAction | None = None
+    last_capture: str | None = None
     authorized: Money = attrs.field()
     captured: Money = attrs.field()
     refunded: Money = attrs.field()
     released: Money = attrs.field()
+    disputed: Money = attrs.field()
 
     @authorized.default
     def _zero_authorized(self) -> Money:
@@ -219,6 +248,10 @@ class _Authorization:
     def _zero_released(self) -> Money:
         return Money.zero(self.requested.currency)
 
+    @disputed.default
+    def _zero_disputed(self) -> Money:
+        return Money.zero(self.requested.currency)
+
     def balance(self) -> PaymentBalance:
         return PaymentBalance(
             payment_id=self.payment_id,
@@ -229,7 +262,19 @@ class _Authorization:
             captured=self.captured,
             refunded=self.refunded,
             released=self.released,
+            disputed=self.disputed,
         )
+
+
+@attrs.define(kw_only=True)
+class _Dispute:
+    id: str
+    auth: _Authorization
+    capture_ref: str
+    amount: Money
+    respond_by: datetime
+    status: str = "needs_response"
+    evidence: DisputeEvidenceRequest | None = None
 
 
 _MESSAGES = {
@@ -263,7 +308,9 @@ class FakeGateway:
 
     Besides the port, the fake offers what a sandbox's dashboard would:
     `complete_action` (the customer acts), `expire_overdue` (the provider's
-    nightly sweep), `take_notifications` (the webhooks) and `balance`. It is
+    nightly sweep), `take_notifications` (the webhooks), `balance`, and
+    `open_dispute`, `close_dispute` and `dispute_status` (the customer's
+    bank). It also implements `fourflows.cash.gateway.DisputeGateway`. It is
     meant for one thread at a time.
     """
 
@@ -341,6 +388,9 @@ class FakeGateway:
         self._by_action: dict[str, _Authorization] = {}
         self._queue: list[tuple[str, GatewayNotification]] = []
         self._counts: Counter[str] = Counter()
+        self._disputes: dict[str, _Dispute] = {}
+        self._evidence: IdempotencyRecords[DisputeEvidenceResult] = IdempotencyRecords()
+        self._lost_evidence: set[str] = set()
 
     # --- choosing scenarios --------------------------------------------------------------
 
@@ -426,9 +476,11 @@ class FakeGateway:
             )
         step = scenario.capture
         self._lose_first_attempt(request, step)
+        ref = self._next("fake-cap")
         if step in _APPROVING:
             auth.captured += request.amount
-        return self._answer(request, fingerprint, step, scenario, self._next("fake-cap"))
+            auth.last_capture = ref
+        return self._answer(request, fingerprint, step, scenario, ref)
 
     def void(self, request: VoidRequest) -> GatewayResult:
         """Release all that is left of the authorisation; refused once it is fully captured."""
@@ -467,7 +519,7 @@ class FakeGateway:
             raise InvalidInput(
                 f"cannot refund {request.amount} on authorisation {auth.ref!r}: only "
                 f"{refundable} was captured and not yet refunded (captured {auth.captured}, "
-                f"refunded {auth.refunded})"
+                f"refunded {auth.refunded}, held or taken back by disputes {auth.disputed})"
             )
         scenario = self.scenario(auth.payment_id)
         step = scenario.refund
@@ -555,6 +607,167 @@ class FakeGateway:
         if auth is None:
             raise NotFound("payment at the fake gateway", payment_id, self._by_payment)
         return auth.balance()
+
+    # --- disputes ----------------------------------------------------------------------------
+
+    def submit_dispute_evidence(self, request: DisputeEvidenceRequest) -> DisputeEvidenceResult:
+        """Take the shop's evidence on an open dispute; the bank then reviews it.
+
+        Follows `DisputeGateway`: repeats under one key answer the first
+        result, an unknown dispute is `NotFound`, a dispute past its
+        ``respond_by`` (by the clock) or already answered or closed is
+        `InvalidInput`. The payment's scenario ``evidence`` step may lose the
+        first attempt (`GatewayUnavailable`).
+        """
+        if not isinstance(request, DisputeEvidenceRequest):
+            raise InvalidInput(f"expected a DisputeEvidenceRequest, not {request!r}")
+        fingerprint = request_fingerprint(request)
+        first = self._evidence.check(request.idempotency_key, fingerprint)
+        if first is not None:
+            return first
+        dispute = self._disputes.get(request.dispute_id)
+        if dispute is None:
+            raise NotFound("dispute", request.dispute_id, self._disputes)
+        if dispute.auth.payment_id != request.payment_id:
+            raise InvalidInput(
+                f"dispute {dispute.id!r} is on payment {dispute.auth.payment_id!r}, "
+                f"not on {request.payment_id!r}"
+            )
+        if dispute.status != "needs_response":
+            raise InvalidInput(
+                f"dispute {dispute.id!r} cannot take evidence: it is {dispute.status}"
+            )
+        now = self._clock.now()
+        if now >= dispute.respond_by:
+            raise InvalidInput(
+                f"dispute {dispute.id!r} cannot take evidence: respond_by was "
+                f"{dispute.respond_by.isoformat()}, it is {now.isoformat()}"
+            )
+        step = self.scenario(dispute.auth.payment_id).evidence
+        key = request.idempotency_key
+        if step is Step.TIMEOUT and key not in self._lost_evidence:
+            self._lost_evidence.add(key)
+            raise GatewayUnavailable(
+                self.name,
+                "submit_dispute_evidence",
+                "timed out; the evidence never reached the provider (scenario TIMEOUT)",
+                idempotency_key=key,
+            )
+        dispute.status, dispute.evidence = "under_review", request
+        result = DisputeEvidenceResult(
+            idempotency_key=key,
+            dispute_id=dispute.id,
+            payment_id=request.payment_id,
+            provider_ref=self._next("fake-evidence"),
+            provider_code="under_review",
+        )
+        self._evidence.record(key, fingerprint, result)
+        if step is Step.TIMEOUT_AFTER_SUCCESS:
+            raise GatewayUnavailable(
+                self.name,
+                "submit_dispute_evidence",
+                "timed out after the evidence was taken (scenario TIMEOUT_AFTER_SUCCESS)",
+                idempotency_key=key,
+            )
+        return result
+
+    def open_dispute(
+        self,
+        payment_id: str,
+        *,
+        amount: Money | None = None,
+        reason: DisputeReason = DisputeReason.FRAUDULENT,
+        respond_within: timedelta = timedelta(days=7),
+    ) -> GatewayNotification:
+        """Play the customer's bank: dispute ``amount`` of what the payment captured.
+
+        ``amount`` defaults to all that is captured and neither refunded nor
+        already disputed, and may not be more. The shop has ``respond_within``
+        (from the clock's time) to answer. Queues and returns the
+        ``dispute_opened`` notification.
+        """
+        auth = self._by_payment.get(payment_id)
+        if auth is None or auth.last_capture is None:
+            raise NotFound("captured payment at the fake gateway", payment_id, self._by_payment)
+        if not isinstance(reason, DisputeReason):
+            raise InvalidInput(f"reason must be a DisputeReason, not {reason!r}")
+        if not isinstance(respond_within, timedelta) or respond_within <= timedelta(0):
+            raise InvalidInput(
+                f"respond_within must be a positive timedelta, not {respond_within!r}"
+            )
+        disputable = auth.balance().refundable
+        amount = disputable if amount is None else amount
+        if not isinstance(amount, Money) or amount.code != auth.requested.code:
+            raise InvalidInput(f"amount must be Money in {auth.requested.code}, not {amount!r}")
+        if amount.amount <= 0 or amount > disputable:
+            raise InvalidInput(
+                f"cannot dispute {amount} of payment {payment_id!r}: between one minor unit "
+                f"and {disputable} (captured {auth.captured}, refunded {auth.refunded}, "
+                f"already disputed {auth.disputed}) can be disputed"
+            )
+        dispute = _Dispute(
+            id=self._next("fake-dispute"),
+            auth=auth,
+            capture_ref=auth.last_capture,
+            amount=amount,
+            respond_by=self._clock.now() + respond_within,
+        )
+        self._disputes[dispute.id] = dispute
+        auth.disputed += amount
+        return self._notify_dispute(
+            dispute, NotificationKind.DISPUTE_OPENED, reason=reason, respond_by=dispute.respond_by
+        )
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> GatewayNotification:
+        """Play the bank's ruling: ``won`` (the shop keeps the money) or lost.
+
+        A dispute nobody answered can be closed too: lost once its deadline
+        passed, or won when the cardholder withdrew it. Queues and returns the
+        ``dispute_won`` or ``dispute_lost`` notification.
+        """
+        dispute = self._disputes.get(dispute_id)
+        if dispute is None:
+            raise NotFound("dispute", dispute_id, self._disputes)
+        if dispute.status in ("won", "lost"):
+            raise InvalidInput(f"dispute {dispute_id!r} is already closed: {dispute.status}")
+        if not isinstance(won, bool):
+            raise InvalidInput(f"won must be True or False, not {won!r}")
+        dispute.status = "won" if won else "lost"
+        if won:
+            dispute.auth.disputed -= dispute.amount
+        kind = NotificationKind.DISPUTE_WON if won else NotificationKind.DISPUTE_LOST
+        return self._notify_dispute(dispute, kind)
+
+    def dispute_status(self, dispute_id: str) -> str:
+        """``needs_response``, ``under_review``, ``won`` or ``lost``; `NotFound` if unknown."""
+        dispute = self._disputes.get(dispute_id)
+        if dispute is None:
+            raise NotFound("dispute", dispute_id, self._disputes)
+        return dispute.status
+
+    def _notify_dispute(
+        self,
+        dispute: _Dispute,
+        kind: NotificationKind,
+        *,
+        reason: DisputeReason | None = None,
+        respond_by: datetime | None = None,
+    ) -> GatewayNotification:
+        notification = GatewayNotification(
+            notification_id=self._next("fake-evt"),
+            kind=kind,
+            operation=GatewayOperation.CAPTURE,
+            payment_id=dispute.auth.payment_id,
+            provider_ref=dispute.capture_ref,
+            amount=dispute.amount,
+            occurred_at=self._clock.now(),
+            provider_code=kind.value,
+            dispute_id=dispute.id,
+            dispute_reason=reason,
+            respond_by=respond_by,
+        )
+        self._queue_notification(notification)
+        return notification
 
     # --- inside ----------------------------------------------------------------------------
 

@@ -11,7 +11,12 @@ speak the same language:
   `RefundRequest`, each with an explicit idempotency key and amount;
 * results: `GatewayResult`, whose `GatewayOutcome` is approved, declined
   (with a `Decline`), requires action (with a `RequiredAction`) or pending;
-* notifications: `GatewayNotification`, read from a `NotificationPayload`.
+* notifications: `GatewayNotification`, read from a `NotificationPayload`,
+  including the disputes (chargebacks) a provider reports: ``dispute_opened``,
+  ``dispute_won`` and ``dispute_lost``;
+* disputes: a provider that takes the shop's answer to a dispute through its
+  API also implements `DisputeGateway` (`DisputeEvidenceRequest`,
+  `DisputeEvidenceResult`).
 
 **A decline is an answer, not an error.** Being declined is one of the normal
 outcomes of asking a bank for money, so a call that is declined returns a
@@ -50,7 +55,7 @@ import json
 from collections.abc import Collection, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -59,10 +64,15 @@ from fourflows.events import aware, require_aware
 from fourflows.money import Money
 
 __all__ = [
+    "DISPUTE_KINDS",
     "AuthorizeRequest",
     "CaptureRequest",
     "Decline",
     "DeclineReason",
+    "DisputeEvidenceRequest",
+    "DisputeEvidenceResult",
+    "DisputeGateway",
+    "DisputeReason",
     "GatewayNotification",
     "GatewayOperation",
     "GatewayOutcome",
@@ -330,6 +340,43 @@ class NotificationKind(enum.Enum):
     EXPIRED = "expired"
     """An authorisation lapsed, or the customer did not act before the deadline."""
     ACTION_REQUIRED = "action_required"
+    DISPUTE_OPENED = "dispute_opened"
+    """The customer's bank disputes a captured amount; the shop must answer by ``respond_by``."""
+    DISPUTE_WON = "dispute_won"
+    """The bank ruled a dispute for the shop: the disputed money stays with it."""
+    DISPUTE_LOST = "dispute_lost"
+    """A dispute ended against the shop: the disputed money went back to the customer."""
+
+
+DISPUTE_KINDS: frozenset[NotificationKind] = frozenset(
+    {NotificationKind.DISPUTE_OPENED, NotificationKind.DISPUTE_WON, NotificationKind.DISPUTE_LOST}
+)
+"""The notification kinds about disputes; they carry a ``dispute_id`` and report on a capture."""
+
+
+class DisputeReason(enum.Enum):
+    """Why the customer's bank disputes a payment, in fourflows' words.
+
+    Adapters map their provider's reason codes here and keep the raw code in
+    ``provider_code``; map a code you do not recognise to ``GENERAL``.
+    """
+
+    FRAUDULENT = "fraudulent"
+    """The cardholder says they did not make the payment."""
+    PRODUCT_NOT_RECEIVED = "product_not_received"
+    """The customer says the goods never arrived."""
+    PRODUCT_UNACCEPTABLE = "product_unacceptable"
+    """The goods arrived defective, damaged or not as described."""
+    DUPLICATE = "duplicate"
+    """The customer says they were charged twice for one purchase."""
+    CREDIT_NOT_PROCESSED = "credit_not_processed"
+    """A refund the customer was promised never arrived."""
+    SUBSCRIPTION_CANCELED = "subscription_canceled"
+    """The customer was charged after canceling a recurring payment."""
+    UNRECOGNIZED = "unrecognized"
+    """The cardholder does not recognise the charge on their statement."""
+    GENERAL = "general"
+    """Any other reason, or one the adapter does not recognise."""
 
 
 _KIND_OPERATIONS: Mapping[NotificationKind, frozenset[GatewayOperation]] = {
@@ -340,6 +387,9 @@ _KIND_OPERATIONS: Mapping[NotificationKind, frozenset[GatewayOperation]] = {
     NotificationKind.FAILED: frozenset(GatewayOperation),
     NotificationKind.EXPIRED: frozenset({GatewayOperation.AUTHORIZE}),
     NotificationKind.ACTION_REQUIRED: frozenset({GatewayOperation.AUTHORIZE}),
+    NotificationKind.DISPUTE_OPENED: frozenset({GatewayOperation.CAPTURE}),
+    NotificationKind.DISPUTE_WON: frozenset({GatewayOperation.CAPTURE}),
+    NotificationKind.DISPUTE_LOST: frozenset({GatewayOperation.CAPTURE}),
 }
 _KINDS_WITH_REASON = frozenset({NotificationKind.FAILED, NotificationKind.EXPIRED})
 
@@ -389,6 +439,12 @@ class GatewayNotification:
     which call that was. ``idempotency_key`` is that call's key when the
     provider echoes it back, else ``None``. ``reason`` is set exactly for
     ``failed`` and ``expired``. ``provider_code`` is the provider's raw code.
+
+    **Disputes.** The three dispute kinds report on a capture (``operation``
+    is ``capture``, ``provider_ref`` the disputed capture's reference) and
+    carry the provider's ``dispute_id``; ``amount`` is the disputed amount.
+    ``dispute_opened`` also carries the ``dispute_reason`` and ``respond_by``,
+    the last moment the shop can answer; the other kinds take neither.
     """
 
     notification_id: str = attrs.field(validator=_text)
@@ -401,8 +457,12 @@ class GatewayNotification:
     idempotency_key: str | None = attrs.field(default=None, validator=_optional_text)
     reason: DeclineReason | None = None
     provider_code: str = attrs.field(default="", validator=_any_text)
+    dispute_id: str | None = attrs.field(default=None, validator=_optional_text)
+    dispute_reason: DisputeReason | None = None
+    respond_by: datetime | None = None
 
     def __attrs_post_init__(self) -> None:
+        self._check_dispute()
         allowed = _KIND_OPERATIONS[self.kind]
         if self.operation not in allowed:
             names = ", ".join(sorted(operation.value for operation in allowed))
@@ -417,6 +477,41 @@ class GatewayNotification:
             )
         if not needs_reason and self.reason is not None:
             raise InvalidInput(f"a {self.kind.value!r} notification takes no reason")
+
+    def _check_dispute(self) -> None:
+        kind = self.kind.value if isinstance(self.kind, NotificationKind) else repr(self.kind)
+        disputed = self.kind in DISPUTE_KINDS
+        if disputed and self.dispute_id is None:
+            raise InvalidInput(f"a {kind!r} notification needs the provider's dispute_id")
+        if not disputed and self.dispute_id is not None:
+            raise InvalidInput(
+                f"a {kind!r} notification takes no dispute_id (got {self.dispute_id!r}); "
+                f"only {', '.join(sorted(k.value for k in DISPUTE_KINDS))} do"
+            )
+        opened = self.kind is NotificationKind.DISPUTE_OPENED
+        if opened and not isinstance(self.dispute_reason, DisputeReason):
+            raise InvalidInput(
+                "a 'dispute_opened' notification needs a DisputeReason, "
+                f"not {self.dispute_reason!r}"
+            )
+        if opened and not isinstance(self.respond_by, datetime):
+            raise InvalidInput(
+                f"a 'dispute_opened' notification needs respond_by, a datetime, not "
+                f"{self.respond_by!r}"
+            )
+        if opened:
+            assert self.respond_by is not None
+            require_aware(self.respond_by, "respond_by")
+        if not opened and (self.dispute_reason is not None or self.respond_by is not None):
+            raise InvalidInput(
+                f"a {kind!r} notification takes no dispute_reason or respond_by; "
+                "only 'dispute_opened' does"
+            )
+
+    @property
+    def is_dispute(self) -> bool:
+        """Whether the notification is about a dispute (one of `DISPUTE_KINDS`)."""
+        return self.kind in DISPUTE_KINDS
 
     def to_payload(self) -> NotificationPayload:
         """The notification in fourflows' own JSON webhook form, which `from_payload` reads."""
@@ -434,6 +529,12 @@ class GatewayNotification:
             "reason": None if self.reason is None else self.reason.value,
             "provider_code": self.provider_code,
         }
+        if self.dispute_id is not None:
+            document["dispute_id"] = self.dispute_id
+        if self.dispute_reason is not None:
+            document["dispute_reason"] = self.dispute_reason.value
+        if self.respond_by is not None:
+            document["respond_by"] = self.respond_by.isoformat()
         body = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return NotificationPayload(body, {"content-type": "application/json"})
 
@@ -460,6 +561,8 @@ class GatewayNotification:
         if missing:
             raise InvalidInput(f"a notification body lacks {', '.join(missing)}")
         reason = document.get("reason")
+        dispute_reason = document.get("dispute_reason")
+        respond_by = document.get("respond_by")
         return cls(
             notification_id=document["id"],
             kind=_enum(NotificationKind, document["kind"], "kind"),
@@ -471,6 +574,13 @@ class GatewayNotification:
             idempotency_key=document.get("idempotency_key"),
             reason=None if reason is None else _enum(DeclineReason, reason, "reason"),
             provider_code=_string(document.get("provider_code", ""), "provider_code"),
+            dispute_id=document.get("dispute_id"),
+            dispute_reason=(
+                None
+                if dispute_reason is None
+                else _enum(DisputeReason, dispute_reason, "dispute_reason")
+            ),
+            respond_by=None if respond_by is None else _timestamp(respond_by, "respond_by"),
         )
 
 
@@ -491,14 +601,14 @@ def _string(value: object, name: str) -> str:
     return value
 
 
-def _timestamp(value: object) -> datetime:
+def _timestamp(value: object, name: str = "occurred_at") -> datetime:
     if not isinstance(value, str):
-        raise InvalidInput(f"occurred_at must be an ISO 8601 string, not {value!r}")
+        raise InvalidInput(f"{name} must be an ISO 8601 string, not {value!r}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"occurred_at {value!r} is not an ISO 8601 time") from None
-    return require_aware(parsed, "occurred_at")
+        raise InvalidInput(f"{name} {value!r} is not an ISO 8601 time") from None
+    return require_aware(parsed, name)
 
 
 class PaymentGateway(Protocol):
@@ -589,6 +699,69 @@ class PaymentGateway(Protocol):
         field, or whose signature does not match. Parsing the same payload
         twice gives equal notifications. Parsing changes nothing.
         """
+        ...
+
+
+# --- disputes ------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class DisputeEvidenceRequest:
+    """Answer the provider's dispute ``dispute_id`` on payment ``payment_id`` with ``evidence``.
+
+    ``evidence`` is the shop's case as text: what was sold, the tracking
+    number and proof of delivery, the customer's messages. Files a provider
+    wants are uploaded by the adapter from references given here.
+    """
+
+    idempotency_key: str = attrs.field(validator=_text)
+    dispute_id: str = attrs.field(validator=_text)
+    payment_id: str = attrs.field(validator=_text)
+    evidence: str = attrs.field(validator=_text)
+
+
+@attrs.frozen(kw_only=True)
+class DisputeEvidenceResult:
+    """The provider took the evidence: the dispute is now under the bank's review.
+
+    ``provider_ref`` is the provider's reference of the submission (often
+    the dispute id itself); ``provider_code`` its raw status. How the review
+    ends comes later, as a ``dispute_won`` or ``dispute_lost`` notification.
+    """
+
+    idempotency_key: str = attrs.field(validator=_text)
+    dispute_id: str = attrs.field(validator=_text)
+    payment_id: str = attrs.field(validator=_text)
+    provider_ref: str = attrs.field(validator=_text)
+    provider_code: str = attrs.field(validator=_text)
+
+
+@runtime_checkable
+class DisputeGateway(Protocol):
+    """A provider that takes the shop's answer to a dispute through its API.
+
+    Optional beside `PaymentGateway`: a provider whose disputes are answered
+    in its dashboard does not implement it, and the shop then only records
+    its answer. ``isinstance(gateway, DisputeGateway)`` tells them apart.
+
+    **Failure semantics**, as for the payment calls:
+
+    * the same request under the same key returns the first result and
+      submits nothing twice; another request under a used key raises
+      `IdempotencyConflict`;
+    * `GatewayUnavailable`: the provider did not answer, **the outcome is
+      unknown**: repeat the call under the same key;
+    * `NotFound`: the provider knows no dispute ``dispute_id``;
+    * `InvalidInput`: the dispute cannot take evidence any more (its
+      ``respond_by`` passed, it was already answered with other evidence,
+      or it is closed), or it is not a dispute of ``payment_id``.
+
+    A call that raises anything but `GatewayUnavailable` submits nothing
+    and leaves its key unused. Evidence keys are their own namespace.
+    """
+
+    def submit_dispute_evidence(self, request: DisputeEvidenceRequest) -> DisputeEvidenceResult:
+        """Submit the evidence; the bank then reviews the dispute."""
         ...
 
 

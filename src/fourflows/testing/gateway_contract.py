@@ -26,6 +26,25 @@ webhook payload your provider would send for a notification::
             return sign_like_my_provider(notification)
 
 fourflows runs the same class against `fourflows.adapters.fake_gateway.FakeGateway`.
+
+The parsing tests cover every `NotificationKind`, the dispute kinds
+(``dispute_opened``, ``dispute_won``, ``dispute_lost``) included: a card
+provider reports chargebacks, and the shop must read them. A provider that
+never sends some kinds (no disputes for bank transfers) narrows
+``notification_kinds``.
+
+A provider that takes dispute evidence through its API implements
+`fourflows.cash.gateway.DisputeGateway`; prove it with `DisputeContract`,
+whose one factory opens a dispute in the sandbox (a test card that is always
+disputed)::
+
+    class TestMyProviderDisputes(DisputeContract):
+        def make_gateway(self):
+            return MyProviderGateway(api_key=SANDBOX_KEY)
+
+        def disputed_payment(self, gateway, name):
+            ...  # authorise and capture with the "always disputed" test card
+            return dispute_id, payment_id
 A sandbox remembers idempotency keys between runs: override `unique` so that
 each run uses keys and payment ids of its own.
 
@@ -41,15 +60,19 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 import pytest
 
 from fourflows.cash.gateway import (
+    DISPUTE_KINDS,
     AuthorizeRequest,
     CaptureRequest,
     DeclineReason,
+    DisputeEvidenceRequest,
+    DisputeGateway,
+    DisputeReason,
     GatewayNotification,
     GatewayOperation,
     GatewayOutcome,
@@ -63,7 +86,7 @@ from fourflows.cash.gateway import (
 from fourflows.errors import IdempotencyConflict, InvalidInput, NotFound
 from fourflows.money import Money
 
-__all__ = ["GatewayContract"]
+__all__ = ["DisputeContract", "GatewayContract"]
 
 _AT = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
@@ -75,6 +98,9 @@ _SAMPLE_OPERATION = {
     NotificationKind.FAILED: GatewayOperation.AUTHORIZE,
     NotificationKind.EXPIRED: GatewayOperation.AUTHORIZE,
     NotificationKind.ACTION_REQUIRED: GatewayOperation.AUTHORIZE,
+    NotificationKind.DISPUTE_OPENED: GatewayOperation.CAPTURE,
+    NotificationKind.DISPUTE_WON: GatewayOperation.CAPTURE,
+    NotificationKind.DISPUTE_LOST: GatewayOperation.CAPTURE,
 }
 _SAMPLE_REASON = {
     NotificationKind.FAILED: DeclineReason.INSUFFICIENT_FUNDS,
@@ -368,6 +394,8 @@ class GatewayContract(abc.ABC):
 
     def sample_notification(self, kind: NotificationKind) -> GatewayNotification:
         """A notification of ``kind`` for the parsing tests."""
+        disputed = kind in DISPUTE_KINDS
+        opened = kind is NotificationKind.DISPUTE_OPENED
         return GatewayNotification(
             notification_id=self.unique(f"evt-{kind.value}"),
             kind=kind,
@@ -377,6 +405,9 @@ class GatewayContract(abc.ABC):
             amount=self.money("1234"),
             occurred_at=_AT,
             reason=_SAMPLE_REASON.get(kind),
+            dispute_id=self.unique("dispute-notified") if disputed else None,
+            dispute_reason=DisputeReason.PRODUCT_NOT_RECEIVED if opened else None,
+            respond_by=_AT + timedelta(days=7) if opened else None,
         )
 
     def test_each_notification_kind_reads_back_from_the_provider_format(self) -> None:
@@ -403,6 +434,11 @@ class GatewayContract(abc.ABC):
                 sent.occurred_at,
             ), kind
             assert read.occurred_at.utcoffset() is not None
+            assert (read.dispute_id, read.dispute_reason, read.respond_by) == (
+                sent.dispute_id,
+                sent.dispute_reason,
+                sent.respond_by,
+            ), kind
 
     def test_a_repeated_delivery_reads_the_same(self) -> None:
         """The same payload parsed twice gives equal notifications, with the same id."""
@@ -416,3 +452,85 @@ class GatewayContract(abc.ABC):
         for payload in self.unreadable_payloads():
             with pytest.raises(InvalidInput):
                 gateway.parse_notification(payload)
+
+
+class DisputeContract(abc.ABC):
+    """Promises of `fourflows.cash.gateway.DisputeGateway`: submitting dispute evidence."""
+
+    @abc.abstractmethod
+    def make_gateway(self) -> DisputeGateway:
+        """Return the gateway to check; override in your subclass."""
+
+    @abc.abstractmethod
+    def disputed_payment(self, gateway: DisputeGateway, name: str) -> tuple[str, str]:
+        """Make a payment the provider disputes at once; return ``(dispute_id, payment_id)``.
+
+        ``name`` is unique per test: use it (through `unique`) for the payment
+        id and keys. Override in your subclass.
+        """
+
+    def unique(self, name: str) -> str:
+        """``name`` made unique to this run (override when the sandbox remembers keys)."""
+        return name
+
+    def evidence(
+        self, key: str, dispute_id: str, payment_id: str, text: str
+    ) -> DisputeEvidenceRequest:
+        """An evidence request under key ``key``."""
+        return DisputeEvidenceRequest(
+            idempotency_key=self.unique(key),
+            dispute_id=dispute_id,
+            payment_id=payment_id,
+            evidence=text,
+        )
+
+    def test_evidence_is_taken_with_a_reference(self) -> None:
+        """The provider takes the evidence and names the dispute and payment it is about."""
+        gateway = self.make_gateway()
+        dispute_id, payment_id = self.disputed_payment(gateway, "dispute-evidence")
+        request = self.evidence("dispute-evidence-1", dispute_id, payment_id, "tracking TW123")
+        result = gateway.submit_dispute_evidence(request)
+        assert (result.dispute_id, result.payment_id) == (dispute_id, payment_id)
+        assert result.idempotency_key == request.idempotency_key
+        assert result.provider_ref.strip()
+        assert result.provider_code.strip()
+
+    def test_a_repeated_submission_returns_the_first_result(self) -> None:
+        """Same key, same evidence: the first answer again, and nothing submitted twice."""
+        gateway = self.make_gateway()
+        dispute_id, payment_id = self.disputed_payment(gateway, "dispute-repeat")
+        request = self.evidence("dispute-repeat-1", dispute_id, payment_id, "signed receipt")
+        first = gateway.submit_dispute_evidence(request)
+        assert gateway.submit_dispute_evidence(request) == first
+
+    def test_a_key_reused_for_other_evidence_is_refused(self) -> None:
+        """`IdempotencyConflict` naming the key."""
+        gateway = self.make_gateway()
+        dispute_id, payment_id = self.disputed_payment(gateway, "dispute-conflict")
+        request = self.evidence("dispute-conflict-1", dispute_id, payment_id, "signed receipt")
+        gateway.submit_dispute_evidence(request)
+        other = self.evidence("dispute-conflict-1", dispute_id, payment_id, "something else")
+        with pytest.raises(IdempotencyConflict, match=request.idempotency_key):
+            gateway.submit_dispute_evidence(other)
+
+    def test_an_answered_dispute_takes_no_more_evidence(self) -> None:
+        """A second submission under a new key is refused with `InvalidInput`."""
+        gateway = self.make_gateway()
+        dispute_id, payment_id = self.disputed_payment(gateway, "dispute-twice")
+        gateway.submit_dispute_evidence(
+            self.evidence("dispute-twice-1", dispute_id, payment_id, "signed receipt")
+        )
+        with pytest.raises(InvalidInput):
+            gateway.submit_dispute_evidence(
+                self.evidence("dispute-twice-2", dispute_id, payment_id, "more")
+            )
+
+    def test_an_unknown_dispute_is_not_found(self) -> None:
+        """Evidence for a dispute the provider never opened raises `NotFound`."""
+        gateway = self.make_gateway()
+        _, payment_id = self.disputed_payment(gateway, "dispute-unknown")
+        request = self.evidence(
+            "dispute-unknown-1", self.unique("no-such-dispute"), payment_id, "receipt"
+        )
+        with pytest.raises(NotFound):
+            gateway.submit_dispute_evidence(request)
