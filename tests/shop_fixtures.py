@@ -7,6 +7,7 @@ from typing import Any
 from fourflows import Money
 from fourflows.adapters.fake_gateway import FakeGateway
 from fourflows.adapters.fakes import FixedClock, SequentialIds
+from fourflows.app.checkout import IssueStoreCredit, LoadGiftCard
 from fourflows.app.shop import Shop
 from fourflows.commerce.catalog import Catalog, Product
 from fourflows.commerce.coupons import Coupon
@@ -45,3 +46,17 @@ def make_shop(
         **kwargs,
     )
     return shop, gateway, clock
+
+
+def fund(shop: Shop, *, credit: str | int = 0, gift: str | int = 0) -> None:
+    """Issue ``credit`` of store credit to ``c-1``; load gift card ``GC-1`` with ``gift``."""
+    if int(credit):
+        shop.issue_store_credit(
+            IssueStoreCredit(
+                idempotency_key="fund-credit", customer_id="c-1", amount=twd(credit), reason="r"
+            )
+        )
+    if int(gift):
+        shop.load_gift_card(
+            LoadGiftCard(idempotency_key="fund-gift", code="GC-1", amount=twd(gift))
+        )

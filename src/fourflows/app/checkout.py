@@ -40,21 +40,48 @@ work: the catalog and pricing tables, the `PaymentGateway`, and an optional
    dies in between, repeating the command resumes the authorisation under the
    payment's own gateway key (looked up first, so it is never made twice) and
    records the real outcome in place of the provisional one.
-7. **Split tender.** `PlaceOrder.tenders` makes one payment per `Tender`;
-   shop-held balances (store credit, gift card) are captured at placement,
-   at most one tender goes through the gateway. `RefundOrder` spreads a
-   refund over the payments, gateway tenders first and shop-held ones last.
-8. **Bank transfer.** The gateway's required action is the virtual account
+7. **Split tender.** `PlaceOrder.tenders` makes one payment per `Tender`.
+   Shop-held tenders (store credit, gift card) are spent from their
+   stored-value accounts and captured at placement, in the same commit as
+   the order, so a checkout that is refused spends nothing
+   (`InsufficientBalance` if an account holds too little). Then each gateway
+   tender (card, e-wallet; there may be several) is authorised in turn. If
+   one is declined, the others are given back (authorisations voided,
+   balances restored, unanswered tenders canceled) and the order is held
+   with the reason; a tender whose answer was lost is given back when its
+   answer is found. The result names the first tender still waiting for
+   something (the customer's action, then an unknown outcome, then the
+   provider's confirmation), else the first gateway tender. `RefundOrder`
+   spreads a refund over the payments, gateway tenders first and shop-held
+   ones last, oldest first within each group.
+8. **Stored value.** Gift cards (by code) and store credit (by customer id)
+   are `fourflows.cash.balances.StoredValueAccount` records kept in the unit
+   of work with the orders. `LoadGiftCard` and `IssueStoreCredit` add to
+   them (idempotent by key, returning a `BalanceResult`). Every refund of a
+   shop-held payment restores its account, and so do cancel, the saga's
+   compensation and a sibling tender's decline.
+9. **Bank transfer.** The gateway's required action is the virtual account
    and its deadline; the funds notification authorises the payment (the
-   order is then paid by the policies); `ExpirePayments` expires overdue
-   ones, cancels their orders and releases their coupon reservations.
+   order is then paid by the policies). `ExpirePayments` expires overdue
+   ones, cancels their orders and releases their coupon reservations; a
+   provider's ``expired`` notification does the same.
+10. **Cancel during a capture.** Canceling looks up each capture still in
+    flight at the provider and records how it stands (one the provider
+    never received has failed), so what was captured is refunded and the
+    rest voided at once. A capture the provider cannot report yet is given
+    back when its confirmation arrives. A canceled order's payments cannot
+    be captured.
 
 Notifications (`ApplyGatewayNotification`) are applied once per
 ``notification_id``; one that the payment already reflects changes nothing,
 and a stale one (e.g. an ``authorized`` arriving after a void) is recorded
 as ``ignored``. Money a notification says was authorised or captured for a
-canceled order is given back at once (outcome ``compensated``): voided or
-refunded through the gateway under a key derived from the notification id.
+canceled order, or for one held because another tender failed, is given
+back at once (outcome ``compensated``): voided or refunded through the
+gateway under a key derived from the notification id; so is the remainder
+of a canceled order's payment when its capture's outcome arrives. A failed
+authorisation by notification, or a card's 3-D Secure left to expire, gives
+back the order's other tenders and holds the order.
 Policies (`POLICIES`) keep the order in step with payments changed by
 notifications: a failed authorisation holds the order; an authorisation or
 capture that covers the total marks it paid.
@@ -65,13 +92,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import attrs
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from fourflows.app.commands import Command
 from fourflows.app.handlers import Context
+from fourflows.cash.balances import StoredValueAccount, gift_card_account, store_credit_account
 from fourflows.cash.gateway import (
     AuthorizeRequest,
     CaptureRequest,
@@ -87,6 +115,7 @@ from fourflows.cash.gateway import (
     request_fingerprint,
 )
 from fourflows.cash.payment import (
+    OperationStatus,
     Payment,
     PaymentAuthorized,
     PaymentCaptured,
@@ -119,11 +148,14 @@ __all__ = [
     "POLICIES",
     "ApplyGatewayNotification",
     "AuthorizePayment",
+    "BalanceResult",
     "CancelOrder",
     "CapturePayment",
     "Checkout",
     "CouponLedger",
     "ExpirePayments",
+    "IssueStoreCredit",
+    "LoadGiftCard",
     "PlaceOrder",
     "RefundOrder",
     "RefundPayment",
@@ -160,10 +192,12 @@ class ShipTo(BaseModel):
 class Tender(BaseModel):
     """One part of a split payment: ``amount`` by ``method``.
 
-    ``store_credit`` and ``gift_card`` are balances the shop holds: they are
-    captured at placement with no gateway call. ``card`` and ``e_wallet`` go
-    through the gateway with ``token`` (the provider's token for the card or
-    wallet).
+    ``store_credit`` and ``gift_card`` are balances the shop holds
+    (`fourflows.cash.balances`): they are spent at placement with no gateway
+    call. A gift card names its ``account`` (the card's code); store credit is
+    the order's customer's (``account``, if given, must be that customer id).
+    ``card`` and ``e_wallet`` go through the gateway with ``token`` (the
+    provider's token for the card or wallet); an order may have several.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
@@ -171,6 +205,18 @@ class Tender(BaseModel):
     method: Literal["card", "e_wallet", "store_credit", "gift_card"]
     amount: MoneyField
     token: str = Field(default="card-token", min_length=1, max_length=200)
+    account: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^:]+$")
+
+    def account_id(self, customer_id: str | None) -> str | None:
+        """The stored-value account this tender spends (``None`` for gateway tenders)."""
+        if self.method == "gift_card":
+            assert self.account is not None  # PlaceOrder checks it
+            return gift_card_account(self.account)
+        if self.method == "store_credit":
+            owner = self.account or customer_id
+            assert owner is not None  # PlaceOrder checks it
+            return store_credit_account(owner)
+        return None
 
 
 class PlaceOrder(Command):
@@ -180,7 +226,9 @@ class PlaceOrder(Command):
     provider's token for the customer's card or wallet (ignored for cash on
     delivery). ``tenders``, when given, split the payment instead (and
     ``payment_method`` and ``payment_token`` are not used): their amounts must
-    sum to the order total, and at most one of them may go through the gateway.
+    sum to the order total. Several tenders may go through the gateway (two
+    cards, a card and an e-wallet); shop-held tenders name their accounts
+    (see `Tender`) and are spent at placement.
     """
 
     idempotency_key: str = _Key
@@ -195,14 +243,22 @@ class PlaceOrder(Command):
     tenders: tuple[Tender, ...] = ()
 
     @model_validator(mode="after")
-    def _one_gateway_tender(self) -> PlaceOrder:
+    def _tenders_name_their_accounts(self) -> PlaceOrder:
         if self.tenders and self.payment_method == "cash_on_delivery":
             raise ValueError("tenders cannot be combined with cash_on_delivery")
-        online = [t.method for t in self.tenders if t.method in ("card", "e_wallet")]
-        if len(online) > 1:
-            raise ValueError(
-                f"at most one tender may go through the gateway (card or e_wallet), not {online}"
-            )
+        for tender in self.tenders:
+            if tender.method == "gift_card" and tender.account is None:
+                raise ValueError("a gift_card tender needs its account: the gift card's code")
+            if tender.method == "store_credit":
+                if self.customer_id is None:
+                    raise ValueError("a store_credit tender needs the order's customer_id")
+                if tender.account not in (None, self.customer_id):
+                    raise ValueError(
+                        f"store credit of {tender.account!r} cannot pay an order of customer "
+                        f"{self.customer_id!r}: only the customer's own credit may be spent"
+                    )
+            if tender.method in ("card", "e_wallet") and tender.account is not None:
+                raise ValueError(f"a {tender.method} tender has no account, not {tender.account!r}")
         return self
 
 
@@ -271,6 +327,26 @@ class ExpirePayments(Command):
     now: AwareDatetime
 
 
+class IssueStoreCredit(Command):
+    """Add ``amount`` to customer ``customer_id``'s store credit, for ``reason``.
+
+    The first issue opens the account in the amount's currency.
+    """
+
+    idempotency_key: str = _Key
+    customer_id: str = Field(min_length=1, max_length=100, pattern=r"^[^:]+$")
+    amount: MoneyField
+    reason: str = _Text
+
+
+class LoadGiftCard(Command):
+    """Issue the gift card ``code`` with ``amount``, or top it up if it was issued before."""
+
+    idempotency_key: str = _Key
+    code: str = Field(min_length=1, max_length=100, pattern=r"^[^:]+$")
+    amount: MoneyField
+
+
 class ApplyGatewayNotification(Command):
     """A provider's webhook as received: its raw ``body`` and ``headers``.
 
@@ -305,10 +381,23 @@ class ShopResult:
     deadline: datetime | None = None
 
 
+@attrs.frozen(kw_only=True)
+class BalanceResult:
+    """What a stored-value command did: the account, its balance now, and ``outcome``.
+
+    ``outcome`` is ``issued`` (the account was opened) or ``loaded`` (topped up).
+    """
+
+    account: str
+    balance: Money
+    outcome: str
+    message: str = ""
+
+
 @attrs.frozen
 class _KeyRecord:
     fingerprint: str
-    result: ShopResult
+    result: ShopResult | BalanceResult
 
 
 @attrs.frozen
@@ -360,6 +449,8 @@ _ORDER_PAYMENTS = "order-payments"
 _COUPONS = "coupons"
 _TOKENS = "payment-token"
 _AWAITING_FUNDS = "awaiting-funds"
+_BALANCES = "stored-value"
+_TENDER_ACCOUNTS = "tender-account"
 
 
 def _records(uow: UnitOfWork) -> KeyedRecords:
@@ -386,6 +477,43 @@ def _payment_ids(uow: UnitOfWork, order_id: str) -> tuple[str, ...]:
 
 def _payments(uow: UnitOfWork, order_id: str) -> list[Payment]:
     return [uow.repository(Payment).get(pid) for pid in _payment_ids(uow, order_id)]
+
+
+def _account(uow: UnitOfWork, account_id: str) -> StoredValueAccount | None:
+    found = _records(uow).read_record(_BALANCES, account_id)
+    return found if isinstance(found, StoredValueAccount) else None
+
+
+def _set_account(uow: UnitOfWork, before: StoredValueAccount, after: StoredValueAccount) -> None:
+    if after != before:
+        _records(uow).write_record(_BALANCES, after.id, after)
+
+
+def _spend(uow: UnitOfWork, account_id: str, payment: Payment) -> None:
+    """Take ``payment``'s amount from the account, under an entry named after the payment."""
+    account = _account(uow, account_id)
+    if account is None:
+        raise NotFound("stored-value account", account_id)
+    spent = account.spend(entry_id=f"{payment.id}:spend", amount=payment.amount)
+    _set_account(uow, account, spent)
+    _records(uow).write_record(_TENDER_ACCOUNTS, payment.id, account_id)
+
+
+def _restore(uow: UnitOfWork, payment: Payment, entry_id: str, amount: Money) -> None:
+    """Give ``amount`` of a shop-held ``payment`` back to the account it was spent from."""
+    account_id = _records(uow).read_record(_TENDER_ACCOUNTS, payment.id)
+    if not isinstance(account_id, str):
+        return  # not drawn from an account (cash on delivery)
+    account = _account(uow, account_id)
+    assert account is not None  # spent from it at placement
+    _set_account(uow, account, account.restore(entry_id=entry_id, amount=amount))
+
+
+def _refund_held(uow: UnitOfWork, payment: Payment, key: str, amount: Money, at: datetime) -> None:
+    """Refund ``amount`` of a payment the shop itself holds, restoring its account."""
+    payment.request_refund(refund_id=key, amount=amount, at=at)
+    payment.refund_succeeded(refund_id=key, at=at)
+    _restore(uow, payment, key, amount)
 
 
 def _check_tenders(amounts: Sequence[Money], total: Money) -> None:
@@ -465,10 +593,27 @@ def _settle_order(ctx: Context, order: Order, at: datetime) -> None:
         _set_ledger(ctx.uow, _ledger(ctx.uow).commit(order.id))
 
 
+def _refuses_money(order: Order) -> bool:
+    """Whether money secured now for ``order`` must be given back.
+
+    So it is for a canceled order, and for one held before payment because
+    one of its tenders failed: the other tenders were given back then.
+    """
+    return order.state == "canceled" or (order.state == "on_hold" and order.awaiting_payment)
+
+
+def _refusal(order: Order) -> str:
+    if order.state == "canceled":
+        return f"order {order.id} was canceled: {order.cancel_reason}"
+    return f"order {order.id} is on hold: {order.hold_reason}"
+
+
 def _hold_for(order: Order, payment: Payment, reason: str, at: datetime) -> None:
     if order.awaiting_payment and order.state != "on_hold":
         order.hold(reason=f"payment {payment.id} failed: {reason}", at=at)
 
+
+_R = TypeVar("_R", ShopResult, BalanceResult)
 
 Confirm = Callable[[Order], None]
 """A hook run when an order's money is secured, before it is marked paid; raise to refuse."""
@@ -507,21 +652,56 @@ class Checkout:
             CancelOrder: self.cancel_order,
             ApplyGatewayNotification: self.apply_notification,
             ExpirePayments: self.expire_payments,
+            IssueStoreCredit: self.issue_store_credit,
+            LoadGiftCard: self.load_gift_card,
         }
+
+    # --- stored value ----------------------------------------------------------------------
+
+    def issue_store_credit(self, command: IssueStoreCredit, ctx: Context) -> BalanceResult:
+        """Add to a customer's store credit (opening the account on first issue)."""
+        account_id = store_credit_account(command.customer_id)
+        return self._load(ctx, command, account_id, command.amount, command.reason)
+
+    def load_gift_card(self, command: LoadGiftCard, ctx: Context) -> BalanceResult:
+        """Issue a gift card, or top it up."""
+        account_id = gift_card_account(command.code)
+        return self._load(ctx, command, account_id, command.amount, "gift card load")
+
+    def _load(
+        self,
+        ctx: Context,
+        command: IssueStoreCredit | LoadGiftCard,
+        account_id: str,
+        amount: Money,
+        reason: str,
+    ) -> BalanceResult:
+        def run() -> BalanceResult:
+            found = _account(ctx.uow, account_id)
+            before = StoredValueAccount.open(account_id, amount.currency.code)
+            account = before if found is None else found
+            loaded = account.load(entry_id=command.idempotency_key, amount=amount)
+            _set_account(ctx.uow, before if found is None else found, loaded)
+            outcome = "issued" if found is None else "loaded"
+            return BalanceResult(
+                account=account_id, balance=loaded.balance, outcome=outcome, message=reason
+            )
+
+        return self._once(ctx, _IDEMPOTENCY, command.idempotency_key, command, run)
 
     # --- idempotency -----------------------------------------------------------------------
 
     @staticmethod
     def _once(
-        ctx: Context, namespace: str, key: str, command: Command, run: Callable[[], ShopResult]
-    ) -> ShopResult:
+        ctx: Context, namespace: str, key: str, command: Command, run: Callable[[], _R]
+    ) -> _R:
         records = _records(ctx.uow)
         fingerprint = request_fingerprint(command)
         found = records.read_record(namespace, key)
         if isinstance(found, _KeyRecord):
             if found.fingerprint != fingerprint:
                 raise IdempotencyConflict(key, recorded=found.fingerprint, given=fingerprint)
-            return found.result
+            return cast(_R, found.result)
         result = run()
         _records(ctx.uow).write_record(namespace, key, _KeyRecord(fingerprint, result))
         ctx.uow.commit()
@@ -542,6 +722,7 @@ class Checkout:
         found = _records(ctx.uow).read_record(_IDEMPOTENCY, key)
         if (
             isinstance(found, _KeyRecord)
+            and isinstance(found.result, ShopResult)
             and found.result.outcome == "placed"
             and found.fingerprint == request_fingerprint(command)
         ):
@@ -551,18 +732,20 @@ class Checkout:
     def _resume(self, command: PlaceOrder, placed: ShopResult, ctx: Context) -> ShopResult:
         """Finish a checkout that died after placing the order but before the gateway answered.
 
-        Only the provisional ``placed`` result was stored. The authorisation is
-        resumed under the payment's own gateway key, so a request the provider
-        did receive is found by `PaymentGateway.lookup` (or deduplicated), never
-        made twice; the real outcome then replaces the provisional one.
+        Only the provisional ``placed`` result was stored. Each gateway tender
+        still ``pending`` is resumed under its own gateway key, so a request
+        the provider did receive is found by `PaymentGateway.lookup` (or
+        deduplicated), never made twice; the real outcome then replaces the
+        provisional one.
         """
         assert placed.payment_id is not None
         at = ctx.clock.now()
-        payment = ctx.uow.repository(Payment).get(placed.payment_id)
         order = ctx.uow.repository(Order).get(placed.order_id)
-        if payment.state == "pending":
-            result = self._reconcile(ctx, order, payment, at)
+        online = [p for p in _payments(ctx.uow, order.id) if not p.method.is_shop_held]
+        if order.awaiting_payment and order.state != "on_hold":
+            result = self._authorize_all(ctx, order, online, at, resume=True)
         else:  # a notification or another command has moved it on meanwhile
+            payment = ctx.uow.repository(Payment).get(placed.payment_id)
             result = _result(order, payment, payment.state)
         self._remember(ctx, command, command.idempotency_key, result)
         ctx.uow.commit()
@@ -599,10 +782,11 @@ class Checkout:
             at=at,
             payment_plan=PaymentPlan.CASH_ON_DELIVERY if cod else PaymentPlan.PREPAID,
         )
-        tenders: list[tuple[str, Money, str]] = [
-            (t.method, t.amount, t.token) for t in command.tenders
-        ] or [(command.payment_method, order.totals.total, command.payment_token)]
-        _check_tenders([amount for _, amount, _ in tenders], order.totals.total)
+        tenders: list[tuple[str, Money, str, str | None]] = [
+            (t.method, t.amount, t.token, t.account_id(command.customer_id))
+            for t in command.tenders
+        ] or [(command.payment_method, order.totals.total, command.payment_token, None)]
+        _check_tenders([amount for _, amount, _, _ in tenders], order.totals.total)
         payments = [
             Payment.create(
                 id=ctx.ids.next_id("payment"),
@@ -611,14 +795,15 @@ class Checkout:
                 amount=amount,
                 at=at,
             )
-            for method, amount, _ in tenders
+            for method, amount, _, _ in tenders
         ]
         ctx.uow.repository(Order).add(order)
         records = _records(ctx.uow)
-        for made, (_, _, token) in zip(payments, tenders, strict=True):
+        for made, (_, _, token, account_id) in zip(payments, tenders, strict=True):
             ctx.uow.repository(Payment).add(made)
             records.write_record(_TOKENS, made.id, token)
-            if made.method.is_shop_held:  # the shop's own balance: taken at once
+            if account_id is not None:  # the shop's own balance: taken at once
+                _spend(ctx.uow, account_id, made)  # InsufficientBalance: nothing is saved
                 made.authorize(amount=made.amount, at=at)
                 made.capture_succeeded(capture_id=f"{made.id}:capture", amount=made.amount, at=at)
         records.write_record(_ORDER_PAYMENTS, order.id, tuple(p.id for p in payments))
@@ -630,33 +815,80 @@ class Checkout:
             return self._complete(ctx, order, payment, "approved", at)
         if not online:
             return self._complete(ctx, order, payments[0], "captured", at)
-        payment = online[0]
-        self._remember(ctx, command, command.idempotency_key, _result(order, payment, "placed"))
+        self._remember(ctx, command, command.idempotency_key, _result(order, online[0], "placed"))
         ctx.uow.commit()
-        request = AuthorizeRequest(
+        return self._authorize_all(ctx, order, online, at, resume=False)
+
+    def _authorize_all(
+        self, ctx: Context, order: Order, online: Sequence[Payment], at: datetime, *, resume: bool
+    ) -> ShopResult:
+        """Authorise each gateway tender still ``pending``, in order, and report the upshot.
+
+        A decline stops it: the tenders already secured are given back and
+        the order held (see `_apply_authorization`). Otherwise the result is
+        the first tender that still waits for something (the customer's
+        action first, then an unknown outcome, then a provider's
+        confirmation), or ``authorized`` once all are approved. When
+        ``resume`` is true each key is looked up first, so an authorisation
+        the provider already received is never asked for twice.
+        """
+        waiting: list[ShopResult] = []
+        for payment in online:
+            if payment.state != "pending":
+                continue  # resumed: already answered, or moved on by a notification
+            key = _authorize_key(payment.id)
+            try:
+                answer = self.gateway.lookup(key) if resume else None
+                if answer is None:
+                    answer = self.gateway.authorize(self._authorize_request(ctx, payment))
+            except GatewayUnavailable as error:
+                payment.time_out(at=at)
+                waiting.append(_result(order, payment, "needs_reconciliation", str(error)))
+                continue
+            result = self._apply_authorization(ctx, order, payment, answer, at, complete=False)
+            if result.outcome == "declined":
+                return result
+            if result.outcome != "authorized":
+                waiting.append(result)
+        rank = ("requires_action", "needs_reconciliation", "pending")
+        for outcome in rank:
+            for result in waiting:
+                if result.outcome == outcome:
+                    return attrs.evolve(result, order_state=order.state)
+        first = online[0]
+        if all(p.state == "authorized" for p in online) and order.awaiting_payment:
+            return self._complete(ctx, order, first, "authorized", at)
+        return _result(order, first, first.state)
+
+    @staticmethod
+    def _authorize_request(ctx: Context, payment: Payment) -> AuthorizeRequest:
+        return AuthorizeRequest(
             idempotency_key=_authorize_key(payment.id),
             payment_id=payment.id,
             amount=payment.amount,
-            payment_method=str(records.read_record(_TOKENS, payment.id)),
+            payment_method=str(_records(ctx.uow).read_record(_TOKENS, payment.id)),
         )
-        try:
-            answer = self.gateway.authorize(request)
-        except GatewayUnavailable as error:
-            payment.time_out(at=at)
-            return _result(order, payment, "needs_reconciliation", str(error))
-        return self._apply_authorization(ctx, order, payment, answer, at)
 
     def _apply_authorization(
-        self, ctx: Context, order: Order, payment: Payment, answer: GatewayResult, at: datetime
+        self,
+        ctx: Context,
+        order: Order,
+        payment: Payment,
+        answer: GatewayResult,
+        at: datetime,
+        *,
+        complete: bool = True,
     ) -> ShopResult:
         if answer.outcome is GatewayOutcome.APPROVED:
             payment.authorize(amount=answer.amount, at=at, provider_ref=answer.provider_ref)
-            return self._complete(ctx, order, payment, "authorized", at)
+            if complete or _refuses_money(order):
+                return self._complete(ctx, order, payment, "authorized", at)
+            return _result(order, payment, "authorized")
         if answer.outcome is GatewayOutcome.DECLINED:
             assert answer.decline is not None
             reason = f"{answer.decline.reason.value}: {answer.decline.message}"
             payment.fail(reason=reason, at=at)
-            _hold_for(order, payment, reason, at)
+            self._tender_failed(ctx, order, payment, reason, at)
             return _result(order, payment, "declined", reason)
         if answer.outcome is GatewayOutcome.REQUIRES_ACTION:
             assert answer.action is not None
@@ -681,10 +913,13 @@ class Checkout:
         self, ctx: Context, order: Order, payment: Payment, outcome: str, at: datetime
     ) -> ShopResult:
         """The money is secured: confirm the order, or compensate if that fails."""
-        if order.state == "canceled":  # canceled while the authorisation was unknown
-            reason = f"order {order.id} was canceled: {order.cancel_reason}"
+        if _refuses_money(order):  # canceled, or another tender failed, meanwhile
+            reason = _refusal(order)
             self._give_back(ctx, payment, f"{payment.id}:canceled-order", reason, at)
             return _result(order, payment, "compensated", reason)
+        prepaid = order.payment_plan is not PaymentPlan.CASH_ON_DELIVERY
+        if prepaid and payment_figures(ctx.uow, order).secured < order.totals.total:
+            return _result(order, payment, outcome)  # other tenders still to come
         trial = copy.deepcopy(order)
         try:
             if self.confirm is not None:
@@ -714,14 +949,39 @@ class Checkout:
         _set_ledger(ctx.uow, _ledger(ctx.uow).release(order.id))
         return _result(order, payment, "compensated", reason)
 
+    def _tender_failed(
+        self, ctx: Context, order: Order, payment: Payment, reason: str, at: datetime
+    ) -> None:
+        """``payment`` failed: give the order's other tenders back and hold it with the reason.
+
+        Tenders already authorised are voided, shop-held balances restored,
+        tenders not yet answered canceled; one whose outcome is unknown
+        (``needs_reconciliation``) is given back when its answer comes.
+        """
+        if not order.awaiting_payment or order.state == "on_hold":
+            return
+        for each in _payments(ctx.uow, order.id):
+            unknown = each.state == "needs_reconciliation"
+            if each.id != payment.id and not each.is_final and not unknown:
+                key = f"{payment.id}:failed:{each.id}"
+                self._give_back(ctx, each, key, f"payment {payment.id} failed", at)
+        _hold_for(order, payment, reason, at)
+
     def _give_back(
         self, ctx: Context, payment: Payment, key: str, reason: str, at: datetime
     ) -> None:
-        """Void what ``payment`` holds and refund what it captured, through the gateway."""
+        """Void what ``payment`` holds and refund what it captured, through the gateway.
+
+        Shop-held balances are restored to their accounts. A capture still in
+        flight is first looked up at the provider and settled as it stands
+        (lost on the way: failed), so the rest can be voided at once.
+        """
         if payment.state in ("pending", "requires_action"):
             payment.cancel(reason=reason, at=at)
             return
         ref = None if payment.authorization is None else payment.authorization.provider_ref
+        if ref is not None and payment.totals.capture_pending.amount > 0:
+            self._settle_captures(payment, at)
         if payment.capturable.amount > 0 and payment.can("request_void"):
             if ref is None:  # held by the shop (cash on delivery): nothing to ask anyone
                 payment.void_succeeded(at=at)
@@ -730,10 +990,39 @@ class Checkout:
         refundable = payment.refundable
         if refundable.amount > 0:
             if ref is None:  # held by the shop: give the balance back here
-                payment.request_refund(refund_id=f"{key}:refund", amount=refundable, at=at)
-                payment.refund_succeeded(refund_id=f"{key}:refund", at=at)
+                _refund_held(ctx.uow, payment, f"{key}:refund", refundable, at)
             else:
                 self._refund(payment, ref, f"{key}:refund", refundable, reason, at)
+
+    def _settle_captures(self, payment: Payment, at: datetime) -> None:
+        """Ask the provider how each capture in flight stands, and record what it says.
+
+        A capture the provider never received failed (nobody sends it again:
+        its command's result is recorded); one it still has pending, or that
+        cannot be looked up now, stays in flight until its notification comes.
+        """
+        in_flight = [
+            (capture_id, record)
+            for capture_id, record in payment.captures.items()
+            if record.status is OperationStatus.REQUESTED
+        ]
+        for capture_id, record in in_flight:
+            try:
+                answer = self.gateway.lookup(capture_id)
+            except GatewayUnavailable:
+                return
+            if answer is None:
+                reason = "the provider never received it"
+                payment.capture_failed(capture_id=capture_id, reason=reason, at=at)
+            elif answer.outcome is GatewayOutcome.APPROVED:
+                payment.capture_succeeded(
+                    capture_id=capture_id,
+                    amount=record.amount,
+                    at=at,
+                    provider_ref=answer.provider_ref,
+                )
+            elif answer.outcome is GatewayOutcome.DECLINED:
+                payment.capture_failed(capture_id=capture_id, reason=str(answer.decline), at=at)
 
     def _void(self, payment: Payment, ref: str, key: str, reason: str, at: datetime) -> None:
         request = VoidRequest(
@@ -824,6 +1113,10 @@ class Checkout:
             at = ctx.clock.now()
             payment = ctx.uow.repository(Payment).get(command.payment_id)
             order = ctx.uow.repository(Order).get(payment.order_id)
+            if order.state == "canceled":
+                raise InvalidInput(
+                    f"order {order.id} was canceled: payment {payment.id} may not be captured"
+                )
             key = f"{command.idempotency_key}:capture"
             copy.deepcopy(payment).request_capture(capture_id=key, amount=command.amount, at=at)
             ref = None if payment.authorization is None else payment.authorization.provider_ref
@@ -866,8 +1159,7 @@ class Checkout:
             ref = None if payment.authorization is None else payment.authorization.provider_ref
             if ref is None:
                 copy.deepcopy(payment).request_refund(refund_id=key, amount=command.amount, at=at)
-                payment.request_refund(refund_id=key, amount=command.amount, at=at)
-                payment.refund_succeeded(refund_id=key, at=at)
+                _refund_held(ctx.uow, payment, key, command.amount, at)
                 return _result(order, payment, "refunded")
             outcome = self._refund(payment, ref, key, command.amount, command.reason, at)
             return _result(order, payment, outcome)
@@ -889,8 +1181,7 @@ class Checkout:
                 key = f"{command.idempotency_key}:{payment.id}:refund"
                 ref = None if payment.authorization is None else payment.authorization.provider_ref
                 if ref is None:
-                    payment.request_refund(refund_id=key, amount=part, at=at)
-                    payment.refund_succeeded(refund_id=key, at=at)
+                    _refund_held(ctx.uow, payment, key, part, at)
                     outcomes.append("refunded")
                 else:
                     outcomes.append(self._refund(payment, ref, key, part, command.reason, at))
@@ -939,15 +1230,24 @@ class Checkout:
             order = ctx.uow.repository(Order).get(payment.order_id)
             payment.expire(at=command.now)
             reason = f"no funds in virtual account {action.reference} by {action.deadline}"
-            if order.awaiting_payment:
-                figures = payment_figures(ctx.uow, order)
-                order.cancel(reason=reason, figures=figures, at=command.now)
-                _set_ledger(ctx.uow, _ledger(ctx.uow).release(order.id))
+            self._cancel_unpaid(ctx, order, f"{payment.id}:expired", reason, command.now)
             results.append(_result(order, payment, "expired", reason))
         if tuple(still) != waiting:
             records.write_record(_AWAITING_FUNDS, "open", tuple(still))
         ctx.uow.commit()
         return tuple(results)
+
+    def _cancel_unpaid(
+        self, ctx: Context, order: Order, key: str, reason: str, at: datetime
+    ) -> None:
+        """Cancel an order whose payment can no longer come; give back its other tenders."""
+        if not order.awaiting_payment:
+            return
+        for each in _payments(ctx.uow, order.id):
+            if not each.is_final and each.state != "needs_reconciliation":
+                self._give_back(ctx, each, f"{key}:{each.id}", reason, at)
+        order.cancel(reason=reason, figures=payment_figures(ctx.uow, order), at=at)
+        _set_ledger(ctx.uow, _ledger(ctx.uow).release(order.id))
 
     # --- notifications -----------------------------------------------------------------------
 
@@ -970,8 +1270,24 @@ class Checkout:
                 if takes_money and gone:
                     return self._give_back_unrecorded(order, payment, notice)
                 return _result(order, payment, "ignored", str(stale))
-            if takes_money and order.state == "canceled" and not payment.is_final:
-                reason = f"order {order.id} was canceled: {order.cancel_reason}"
+            kind, operation = notice.kind, notice.operation
+            if kind is NotificationKind.FAILED and payment.state == "failed":
+                why = "failed" if notice.reason is None else notice.reason.value
+                self._tender_failed(ctx, order, payment, why, at)
+            transfer = payment.method is PaymentMethod.BANK_TRANSFER
+            lapsed = kind is NotificationKind.EXPIRED and payment.state == "expired"
+            if lapsed and transfer and order.awaiting_payment:
+                reason = f"no funds arrived for payment {payment.id} by its deadline"
+                self._cancel_unpaid(ctx, order, f"{notice.notification_id}:expired", reason, at)
+                return _result(order, payment, "canceled", reason)
+            if lapsed and payment.authorization is None:  # the customer never authenticated
+                self._tender_failed(ctx, order, payment, "the customer did not act in time", at)
+            settles_capture = takes_money or (
+                kind is NotificationKind.FAILED and operation is GatewayOperation.CAPTURE
+            )
+            awaited = payment.state in ("needs_reconciliation", "void_requested")
+            if settles_capture and _refuses_money(order) and not payment.is_final and not awaited:
+                reason = _refusal(order)
                 key = f"{notice.notification_id}:compensate"
                 self._give_back(ctx, payment, key, reason, at)
                 return _result(order, payment, "compensated", reason)

@@ -5,7 +5,9 @@
 `MemoryStore`. Each method sends one command through the bus and returns
 its `ShopResult` (`expire_payments` returns one per expired payment); the
 read methods (`order`, `payment`, `payments_of`, `payment_status`,
-`coupon_usage`) look at what is committed.
+`coupon_usage`, `balance`) look at what is committed. Gift cards and store
+credit are issued with `Shop.load_gift_card` and `Shop.issue_store_credit`
+(each returns a `BalanceResult`) and spent by the tenders of `PlaceOrder`.
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from fourflows.app.checkout import (
     POLICIES,
     ApplyGatewayNotification,
     AuthorizePayment,
+    BalanceResult,
     CancelOrder,
     CapturePayment,
     Checkout,
     Confirm,
     ExpirePayments,
+    IssueStoreCredit,
+    LoadGiftCard,
     PlaceOrder,
     RefundOrder,
     RefundPayment,
     ShopResult,
+    _account,
     _ledger,
     _payment_ids,
     payment_figures,
@@ -42,8 +48,9 @@ from fourflows.commerce.catalog import Catalog
 from fourflows.commerce.coupons import Coupon, CouponUsage
 from fourflows.commerce.order import Order, PaymentFigures, PaymentStatus
 from fourflows.commerce.promotions import Promotion
-from fourflows.errors import InvalidInput
+from fourflows.errors import InvalidInput, NotFound
 from fourflows.logistics.shipping import ShippingTable
+from fourflows.money import Money
 from fourflows.ports import Clock, EventPublisher, IdSource
 from fourflows.tax import TaxProvider
 
@@ -157,7 +164,31 @@ class Shop:
             )
         return self._send(notification)
 
+    def issue_store_credit(self, command: IssueStoreCredit) -> BalanceResult:
+        """Add to a customer's store credit; spend it with a ``store_credit`` `Tender`."""
+        result = self.bus.handle(command)
+        assert isinstance(result, BalanceResult)
+        return result
+
+    def load_gift_card(self, command: LoadGiftCard) -> BalanceResult:
+        """Issue a gift card or top it up; spend it with a ``gift_card`` `Tender`."""
+        result = self.bus.handle(command)
+        assert isinstance(result, BalanceResult)
+        return result
+
     # --- reading -----------------------------------------------------------------------------
+
+    def balance(self, account: str) -> Money:
+        """What a stored-value account holds now; `NotFound` if it was never issued.
+
+        ``account`` is `fourflows.cash.balances.gift_card_account` of a card's
+        code or `fourflows.cash.balances.store_credit_account` of a customer id.
+        """
+        with self.store.unit_of_work() as uow:
+            found = _account(uow, account)
+            if found is None:
+                raise NotFound("stored-value account", account)
+            return found.balance
 
     def order(self, order_id: str) -> Order:
         """The committed order (a copy); `NotFound` if there is none."""
