@@ -618,6 +618,9 @@ _R = TypeVar("_R", ShopResult, BalanceResult)
 Confirm = Callable[[Order], None]
 """A hook run when an order's money is secured, before it is marked paid; raise to refuse."""
 
+DisputeNotices = Callable[[GatewayNotification, Context], ShopResult]
+"""Applies a dispute notification (`fourflows.app.disputes.apply_dispute_notice`)."""
+
 
 class Checkout:
     """The checkout handlers, with the catalog, pricing tables and gateway they use."""
@@ -632,6 +635,7 @@ class Checkout:
         promotions: Sequence[Promotion] = (),
         coupons: Sequence[Coupon] = (),
         confirm: Confirm | None = None,
+        disputes: DisputeNotices | None = None,
     ) -> None:
         self.catalog = catalog
         self.tax = tax
@@ -640,6 +644,7 @@ class Checkout:
         self.promotions = tuple(promotions)
         self.coupons = tuple(coupons)
         self.confirm = confirm
+        self.disputes = disputes
 
     def handlers(self) -> dict[type[Command], Callable[[Any, Context], Any]]:
         """Every checkout command with its handler."""
@@ -1254,6 +1259,15 @@ class Checkout:
     def apply_notification(self, command: ApplyGatewayNotification, ctx: Context) -> ShopResult:
         """Apply a provider's notification once, whatever order it arrives in."""
         notice = self.gateway.parse_notification(NotificationPayload(command.body, command.headers))
+        if notice.is_dispute:
+            disputes = self.disputes
+            if disputes is None:
+                raise InvalidInput(
+                    f"notification {notice.notification_id!r} is a {notice.kind.value} notice, "
+                    "but this checkout handles no disputes; give it disputes="
+                )
+            key = notice.notification_id
+            return self._once(ctx, _NOTIFICATIONS, key, command, lambda: disputes(notice, ctx))
         payment = ctx.uow.repository(Payment).find(notice.payment_id)
         if payment is None:
             raise NotFound("payment", notice.payment_id)

@@ -5,9 +5,12 @@
 `MemoryStore`. Each method sends one command through the bus and returns
 its `ShopResult` (`expire_payments` returns one per expired payment); the
 read methods (`order`, `payment`, `payments_of`, `payment_status`,
-`coupon_usage`, `balance`) look at what is committed. Gift cards and store
-credit are issued with `Shop.load_gift_card` and `Shop.issue_store_credit`
-(each returns a `BalanceResult`) and spent by the tenders of `PlaceOrder`.
+`coupon_usage`, `balance`, `disputes_of`) look at what is committed. Gift
+cards and store credit are issued with `Shop.load_gift_card` and
+`Shop.issue_store_credit` (each returns a `BalanceResult`) and spent by the
+tenders of `PlaceOrder`. Order changes (`fourflows.app.changes`) and disputes
+(`fourflows.app.disputes`) go through the same bus; given a ``notifier``, the
+shop also tells customers about their orders (`fourflows.app.notify`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from fourflows.adapters.fake_gateway import FakeGateway
 from fourflows.adapters.fakes import SystemClock, UuidIds
 from fourflows.adapters.memory import MemoryStore
 from fourflows.app.bootstrap import COMMAND_HANDLERS
+from fourflows.app.changes import (
+    ChangeEffect,
+    ConfirmOrderChange,
+    DeclineOrderChange,
+    OrderChanges,
+    PreviewOrderChange,
+    ProposeOrderChange,
+)
 from fourflows.app.checkout import (
     POLICIES,
     ApplyGatewayNotification,
@@ -41,7 +52,17 @@ from fourflows.app.checkout import (
     payment_figures,
 )
 from fourflows.app.commands import Command
+from fourflows.app.disputes import (
+    AcceptDispute,
+    Disputes,
+    MissDisputeDeadlines,
+    SubmitDisputeEvidence,
+    apply_dispute_notice,
+    disputes_of,
+)
 from fourflows.app.messagebus import MessageBus
+from fourflows.app.notify import merge_policies, notification_policies
+from fourflows.cash.dispute import Dispute
 from fourflows.cash.gateway import GatewayNotification, PaymentGateway
 from fourflows.cash.payment import Payment
 from fourflows.commerce.catalog import Catalog
@@ -51,7 +72,7 @@ from fourflows.commerce.promotions import Promotion
 from fourflows.errors import InvalidInput, NotFound
 from fourflows.logistics.shipping import ShippingTable
 from fourflows.money import Money
-from fourflows.ports import Clock, EventPublisher, IdSource
+from fourflows.ports import Clock, EventPublisher, IdSource, Notifier
 from fourflows.tax import TaxProvider
 
 __all__ = ["Shop"]
@@ -79,12 +100,16 @@ class Shop:
         ids: IdSource | None = None,
         confirm: Confirm | None = None,
         publishers: Mapping[str, EventPublisher] | None = None,
+        notifier: Notifier | None = None,
+        locale: str = "en",
     ) -> Shop:
         """A shop over an in-memory store; a `FakeGateway` on the same clock unless given one.
 
         ``confirm`` runs when an order's money is secured, before the order is
         marked paid (a stock or fraud check); if it raises, the payment is
-        voided and the order canceled (outcome ``compensated``).
+        voided and the order canceled (outcome ``compensated``). With a
+        ``notifier``, customers are told about their orders in ``locale``
+        (``en`` or ``zh_TW``).
         """
         if not isinstance(catalog, Catalog):
             raise InvalidInput(f"catalog must be a Catalog, not {catalog!r}")
@@ -97,14 +122,23 @@ class Shop:
             promotions=promotions,
             coupons=coupons,
             confirm=confirm,
+            disputes=apply_dispute_notice,
         )
+        policies = POLICIES
+        if notifier is not None:
+            policies = merge_policies(POLICIES, notification_policies(notifier, locale=locale))
         store = MemoryStore()
         bus = MessageBus(
             unit_of_work=store.unit_of_work,
             clock=clock,
             ids=UuidIds() if ids is None else ids,
-            commands={**COMMAND_HANDLERS, **checkout.handlers()},
-            policies=POLICIES,
+            commands={
+                **COMMAND_HANDLERS,
+                **checkout.handlers(),
+                **OrderChanges.for_checkout(checkout).handlers(),
+                **Disputes(gateway=checkout.gateway).handlers(),
+            },
+            policies=policies,
             publishers=publishers,
         )
         return cls(bus=bus, store=store, checkout=checkout)
@@ -176,7 +210,49 @@ class Shop:
         assert isinstance(result, BalanceResult)
         return result
 
+    def preview_change(self, command: PreviewOrderChange) -> ChangeEffect:
+        """What a change would do to the order and its money; changes nothing."""
+        result = self.bus.handle(command)
+        assert isinstance(result, ChangeEffect)
+        return result
+
+    def propose_change(self, command: ProposeOrderChange) -> ShopResult:
+        """Record a change on the order, to be confirmed or declined."""
+        return self._send(command)
+
+    def confirm_change(self, command: ConfirmOrderChange) -> ShopResult:
+        """Apply a proposed change and move its money (refund, void or collect)."""
+        return self._send(command)
+
+    def decline_change(self, command: DeclineOrderChange) -> ShopResult:
+        """Drop a proposed change; the order stays as it was."""
+        return self._send(command)
+
+    def submit_dispute_evidence(self, command: SubmitDisputeEvidence) -> ShopResult:
+        """Answer a dispute with evidence, through the provider."""
+        return self._send(command)
+
+    def accept_dispute(self, command: AcceptDispute) -> ShopResult:
+        """Let a dispute go: the disputed money is lost."""
+        return self._send(command)
+
+    def miss_dispute_deadlines(self, command: MissDisputeDeadlines) -> tuple[ShopResult, ...]:
+        """Close as lost the disputes whose answer is overdue."""
+        result = self.bus.handle(command)
+        assert isinstance(result, tuple)
+        return result
+
     # --- reading -----------------------------------------------------------------------------
+
+    def dispute(self, dispute_id: str) -> Dispute:
+        """The committed dispute (a copy); `NotFound` if there is none."""
+        with self.store.unit_of_work() as uow:
+            return uow.repository(Dispute).get(dispute_id)
+
+    def disputes_of(self, order_id: str) -> tuple[Dispute, ...]:
+        """The disputes against the order's payments."""
+        with self.store.unit_of_work() as uow:
+            return disputes_of(uow, order_id)
 
     def balance(self, account: str) -> Money:
         """What a stored-value account holds now; `NotFound` if it was never issued.
