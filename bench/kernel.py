@@ -315,7 +315,7 @@ def _transition_contenders() -> list[tuple[str, Prepare]]:
 
         def work() -> None:
             for refund in refunds:
-                candidate = REFUND_MACHINE._choose(refund, "succeed", data)
+                candidate = REFUND_MACHINE._choose(refund, "succeed", data, AT)
             chosen.append(candidate)
 
         return Batch(work, lambda: len(chosen) == 1)

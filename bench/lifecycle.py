@@ -19,7 +19,8 @@ starts.
    be read like for like.
 
 A cProfile run of the domain lifecycle, untimed by the race, splits out the
-kernel's dispatch (`StateMachine.fire` less the event construction inside it).
+kernel's dispatch (`StateMachine._move`, which `fire` and every aggregate's `_fire` run, less
+the event construction inside it).
 
 The structural facts: every timed lifecycle ends completed and captured with
 the expected number of events, and no state machine is built while timing.
@@ -527,11 +528,11 @@ def _ended_versions(order: Order, payment: Payment) -> bool:
 class Split:
     """Where the domain lifecycle's time went, from cProfile (shares of the whole)."""
 
-    fire: float  # StateMachine.fire, everything under it
-    construction: float  # event construction (machines._record) called by fire
+    fire: float  # StateMachine._move (what fire and Aggregate._fire run), everything under it
+    construction: float  # event construction (machines._record) called by _move
     start: float  # StateMachine.start (the creation events)
-    choose: float  # StateMachine._choose called by fire: table lookup and guards
-    apply: float  # Aggregate._apply called by fire
+    choose: float  # StateMachine._choose called by _move: table lookup and guards
+    apply: float  # Aggregate._apply called by _move
     covers: float  # the payment_covers_total guard (it reads Order.totals)
     steps: list[tuple[str, float, float]]  # each lifecycle step: (method, own %, cumulative %)
     top: list[tuple[str, float, float]]  # most own time: (function, own %, cumulative %)
@@ -581,7 +582,7 @@ def profile_split(priced: Quote, lifecycles: int) -> Split:
                 return func
         return None
 
-    fire = find("fire", "fourflows/machines.py")
+    fire = find("_move", "fourflows/machines.py")
     start = find("start", "fourflows/machines.py")
     record = find("_record", "fourflows/machines.py")
     choose = find("_choose", "fourflows/machines.py")
@@ -704,8 +705,9 @@ def bench_lifecycle(settings: Settings) -> list[Section]:
         method=(
             f"{plan.profiled:,} domain lifecycles under cProfile, outside the race (profiling "
             "inflates small calls, so these are shares, not times). Dispatch is "
-            "StateMachine.fire less the event construction (machines._record) it calls: "
-            "the table lookup, the guards and Aggregate._apply."
+            "StateMachine._move (what fire and every Aggregate._fire run) less the event "
+            "construction (machines._record) it calls: the table lookup, the guards and "
+            "Aggregate._apply."
         ),
         header=("lifecycle steps, then most own time", "own %", "cumulative %"),
     )
@@ -727,7 +729,7 @@ def bench_lifecycle(settings: Settings) -> list[Section]:
         ),
         Share(
             "lifecycle.fire_share",
-            "StateMachine.fire, everything under it",
+            "StateMachine.fire/_move, everything under it",
             split.fire,
             "%",
             "context",

@@ -72,16 +72,16 @@ class CouponExpired(DomainEvent):
     """The coupon's validity ended."""
 
 
-def _positive_uses(_: Coupon, data: Mapping[str, Any]) -> bool:
+def _positive_uses(_: Coupon, data: Mapping[str, Any], _at: datetime) -> bool:
     uses = data.get("uses")
     return isinstance(uses, int) and not isinstance(uses, bool) and uses > 0
 
 
-def _uses_remain(coupon: Coupon, _: Mapping[str, Any]) -> bool:
+def _uses_remain(coupon: Coupon, _: Mapping[str, Any], _at: datetime) -> bool:
     return coupon.uses_left > 1
 
 
-def _last_use(coupon: Coupon, _: Mapping[str, Any]) -> bool:
+def _last_use(coupon: Coupon, _: Mapping[str, Any], _at: datetime) -> bool:
     return coupon.uses_left == 1
 
 

@@ -100,7 +100,7 @@ class Aggregate:
 
     def _fire(self, event: str, *, at: datetime, **data: Any) -> DomainEvent:
         """Fire ``event`` through the class's machine; see `StateMachine.fire`."""
-        return self.machine.fire(self, event, at=at, **data)
+        return self.machine._move(self, event, at, data)
 
     def _apply(self, state: str, event: DomainEvent) -> None:
         """Take a move the machine chose. Cannot fail; only the kernel calls it."""

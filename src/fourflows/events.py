@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -61,6 +61,8 @@ _CHINESE = {
 
 def require_aware(value: object, what: str) -> datetime:
     """Return ``value`` if it is a timezone-aware datetime; raise `InvalidInput` if not."""
+    if type(value) is datetime and type(value.tzinfo) is timezone:
+        return value  # a fixed offset (UTC, +08:00) always has one: the common case, fast
     if not isinstance(value, datetime):
         raise InvalidInput(f"{what} must be a datetime, not {value!r}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -73,11 +75,12 @@ def require_aware(value: object, what: str) -> datetime:
 
 def aware(_: object, attribute: attrs.Attribute[Any], value: datetime) -> None:
     """An attrs validator: the field must hold a timezone-aware datetime."""
-    require_aware(value, attribute.name)
+    if type(value) is not datetime or type(value.tzinfo) is not timezone:
+        require_aware(value, attribute.name)
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if type(value) is not int or value < 1:  # a bool is refused: its type is not int
         raise InvalidInput(f"{attribute.name} must be an int of at least 1, not {value!r}")
 
 

@@ -17,7 +17,13 @@ Firing an event (`StateMachine.fire`) either
   exactly as it was; or
 * raises `InvalidTransition` (no such move from this state) or
   `GuardRejected` (the move exists but a guard refused it), naming the
-  state, the event and the events allowed from here.
+  state, the event and the events allowed from here, and for a refusal each
+  guard's rule and, when the guard gave one, why it refused with the values
+  (``capture_fits ... : 900 TWD asked, 500 TWD capturable``).
+
+Guards get the time of the move, ``at``, so a rule judged by time (an
+authorisation that lapsed, a deadline) reads it rather than a copy carried
+in the event's data.
 
 Neither machines nor aggregates lock: an aggregate is used by one thread at a
 time, which the unit of work guarantees.
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Guard",
+    "GuardCheck",
     "MachineSpec",
     "StateMachine",
     "Transition",
@@ -84,17 +91,24 @@ def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
 
+GuardCheck = Callable[[A, Mapping[str, Any], datetime], "bool | str"]
+"""``check(aggregate, data, at)``: ``True`` lets the move happen; ``False`` refuses it;
+a string refuses it and says why, with the values (``"900 TWD asked, 500 TWD capturable"``)."""
+
+
 @attrs.frozen
 class Guard(Generic[A]):
     """A named condition a transition needs, with the rule it enforces in words.
 
-    ``check(aggregate, data)`` gets the aggregate and the keyword data the
-    event was fired with, and returns whether the move may happen. It must
-    not change anything.
+    ``check(aggregate, data, at)`` gets the aggregate, the keyword data the
+    event was fired with and the time of the move, and returns ``True`` when
+    the move may happen. It refuses with ``False``, or with a string saying
+    why in the present values, which `GuardRejected` then carries after the
+    rule. It must not change anything.
     """
 
     name: str = attrs.field(converter=_guard_name)
-    check: Callable[[A, Mapping[str, Any]], bool]
+    check: GuardCheck[A]
     rule: str
 
     @property
@@ -103,8 +117,18 @@ class Guard(Generic[A]):
         return self.name
 
     def __call__(self, event_data: EventData) -> bool:
-        """Evaluate the guard the way the `transitions` engine calls a condition."""
-        return self.check(cast(A, event_data.model), event_data.kwargs)
+        """Evaluate the guard the way the `transitions` engine calls a condition.
+
+        The engine is triggered with the event's data and, as ``at``, its time.
+        """
+        data = dict(event_data.kwargs)
+        at = data.pop("at", None)
+        return self.check(cast(A, event_data.model), data, cast(datetime, at)) is True
+
+    def refusal(self, detail: bool | str) -> str:
+        """How `GuardRejected` words this guard's refusal, given what ``check`` returned."""
+        said = f"guard {self.name!r} refused it ({self.rule})"
+        return f"{said}: {detail}" if isinstance(detail, str) and detail else said
 
 
 def _states(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -323,10 +347,13 @@ class StateMachine(Generic[A]):
         """Whether ``state`` is final: nothing can happen after it."""
         return state in self.spec.final
 
-    def can(self, aggregate: A, event: str, **data: Any) -> bool:
-        """Whether firing ``event`` with ``data`` would succeed now (guards evaluated)."""
+    def can(self, aggregate: A, event: str, *, at: datetime | None = None, **data: Any) -> bool:
+        """Whether firing ``event`` with ``data`` would succeed now (guards evaluated).
+
+        Guards judged by time refuse unless the time of the move is given as ``at``.
+        """
         try:
-            self._choose(aggregate, event, data)
+            self._choose(aggregate, event, data, cast(datetime, at))
         except InvalidTransition:
             return False
         return True
@@ -349,42 +376,71 @@ class StateMachine(Generic[A]):
     def fire(self, aggregate: A, event: str, *, at: datetime, **data: Any) -> DomainEvent:
         """Move ``aggregate`` on ``event`` and record the event's domain event.
 
-        ``at`` is when it happened (timezone-aware); ``data`` goes to the
-        guards and becomes the domain event's fields.
+        ``at`` is when it happened (timezone-aware); the guards get it with
+        ``data``, which becomes the domain event's fields.
         """
-        candidate = self._choose(aggregate, event, data)
-        recorded = _record(candidate.records, aggregate.id, aggregate.version + 1, at, data)
+        return self._move(aggregate, event, at, data)
+
+    def _move(self, aggregate: A, event: str, at: datetime, data: Mapping[str, Any]) -> DomainEvent:
+        """`fire` with the data as one mapping, so aggregates pass it on without repacking it."""
+        candidate = self._choose(aggregate, event, data, at)
+        recorded = _record(candidate.records, aggregate.id, aggregate._version + 1, at, data)
         aggregate._apply(candidate.dest, recorded)
         return recorded
 
-    def _choose(self, aggregate: A, event: str, data: Mapping[str, Any]) -> Candidate[A]:
-        state = aggregate.state
-        candidates = self._table.get((state, event))
+    def _choose(
+        self, aggregate: A, event: str, data: Mapping[str, Any], at: datetime
+    ) -> Candidate[A]:
+        """The first candidate whose guards all pass (each guard must return exactly True)."""
+        candidates = self._table.get((aggregate._state, event))
         if candidates is None:
-            reason = "" if event in self.spec.events else f"{self.name} has no event {event!r}"
-            raise InvalidTransition(
-                machine=self.name,
-                aggregate_id=aggregate.id,
-                state=state,
-                event=event,
-                allowed=self._allowed.get(state, ()),
-                reason=reason,
-            )
-        refused: list[Guard[A]] = []
+            raise self._undeclared(aggregate, event)
         for candidate in candidates:
             for guard in candidate.guards:
-                if not guard.check(aggregate, data):
-                    refused.append(guard)
+                if guard.check(aggregate, data, at) is not True:
                     break
             else:
                 return candidate
-        raise GuardRejected(
+        raise self._rejected(aggregate, event, candidates, data, at)
+
+    def _undeclared(self, aggregate: A, event: str) -> InvalidTransition:
+        state = aggregate.state
+        reason = "" if event in self.spec.events else f"{self.name} has no event {event!r}"
+        return InvalidTransition(
+            machine=self.name,
+            aggregate_id=aggregate.id,
+            state=state,
+            event=event,
+            allowed=self._allowed.get(state, ()),
+            reason=reason,
+        )
+
+    def _rejected(
+        self,
+        aggregate: A,
+        event: str,
+        candidates: Iterable[Candidate[A]],
+        data: Mapping[str, Any],
+        at: datetime,
+    ) -> GuardRejected:
+        """The refusal of every candidate: each first guard that refused, with its detail."""
+        refusals: list[str] = []
+        for candidate in candidates:
+            for guard in candidate.guards:
+                verdict = guard.check(aggregate, data, at)
+                if verdict is not True:
+                    text = guard.refusal(verdict)
+                    if text not in refusals:
+                        refusals.append(text)
+                    break
+        state = aggregate.state
+        return GuardRejected(
             machine=self.name,
             aggregate_id=aggregate.id,
             state=state,
             event=event,
             allowed=self._allowed[state],
-            reason="; ".join(f"guard {g.name!r} refused it ({g.rule})" for g in refused),
+            reason="; ".join(refusals),
         )
 
     def mermaid(self) -> str:

@@ -190,10 +190,16 @@ class Precision:
     @property
     def quantum(self) -> Decimal:
         """The step as a Decimal, e.g. ``Decimal('0.05')``."""
-        return Decimal(self.increment).scaleb(-self.exponent)
+        return _quantum(self.increment, self.exponent)
 
     def __str__(self) -> str:
         return str(self.quantum)
+
+
+@functools.lru_cache(maxsize=256)
+def _quantum(increment: int, exponent: int) -> Decimal:
+    """A precision's step, made once per (increment, exponent): checks ask for it often."""
+    return Decimal(increment).scaleb(-exponent)
 
 
 # Precision values are immutable, so the minor unit of a currency is looked up
@@ -383,10 +389,12 @@ _ZERO = Decimal(0)
 
 
 def _exact(amount: Decimal, currency: moneyed.Currency) -> Money:
-    """A `Money` from a finite Decimal and a currency this module has just made or checked.
+    """A `Money` from a finite Decimal and a currency already checked (taken from a Money).
 
     The checks of `Money.__init__` (no float, a known currency) cannot fail on
-    them, so they are skipped: pricing builds a Money for every unit it prices.
+    them, so they are skipped: pricing builds a Money for every unit it prices,
+    and the order and payment sum checked amounts into their totals. Only for
+    fourflows' own modules, with a Decimal from exact arithmetic on amounts.
     """
     value = object.__new__(Money)
     value.__dict__.update(amount=amount, currency=currency)  # what moneyed.Money.__init__ sets

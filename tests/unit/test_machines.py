@@ -119,7 +119,7 @@ class TestSpecValidation:
         with pytest.raises(InvalidInput, match="snake_case"):
             Transition("Open", "closed", "open", CouponPaused)
         with pytest.raises(InvalidInput, match="snake_case"):
-            Guard("Has Key", lambda a, d: True, "a key")
+            Guard("Has Key", lambda a, d, at: True, "a key")
 
 
 class TestFiring:
@@ -183,7 +183,7 @@ class TestFiring:
         assert (coupon.state, coupon.version, coupon.pending_events, coupon.uses_left) == before
 
     def test_a_guard_that_raises_changes_nothing(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        def explode(_: Any, __: Mapping[str, Any]) -> bool:
+        def explode(_: Any, __: Mapping[str, Any], ___: datetime) -> bool:
             raise RuntimeError("guard failed")
 
         machine = StateMachine(

@@ -17,10 +17,11 @@ ledger react without a lookup.
 
 Like the payment, the dispute is pure domain: the provider's notifications
 are applied by the application; a repeated one changes nothing and returns
-``None``. The guards see the event's data, not the ``at`` time, so the moves
-judged by the deadline carry it as ``as_of``. Bad values raise `InvalidInput`
-(a dispute above what the payment can have disputed, too), a move the state
-does not allow `InvalidTransition`, and a deadline rule `GuardRejected`.
+``None``. The moves judged by the deadline are judged by their ``at``, which
+the kernel hands to the guards. Bad values raise `InvalidInput` (a dispute
+above what the payment can have disputed, too), a move the state does not
+allow `InvalidTransition`, and a deadline rule `GuardRejected`, naming
+``respond_by`` and the time of the move.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import attrs
 
 from fourflows.aggregates import Aggregate
 from fourflows.cash.payment import Payment
-from fourflows.errors import CurrencyMismatch, GuardRejected, InvalidInput
+from fourflows.errors import CurrencyMismatch, InvalidInput
 from fourflows.events import DomainEvent, Flow, domain_event, require_aware
 from fourflows.machines import Guard, MachineSpec, StateMachine, Transition, register_machine
 from fourflows.money import Money
@@ -73,7 +74,6 @@ class DisputeEvidenceSubmitted(DisputeEvent):
     """The shop answered the dispute with ``evidence``; the bank is reviewing it."""
 
     evidence: str
-    as_of: datetime
 
 
 @domain_event(Flow.CASH)
@@ -90,22 +90,27 @@ class DisputeLost(DisputeEvent):
     """The dispute was lost: ``taken_back`` (the disputed amount) goes back to the customer.
 
     Recorded by all three ways of losing: the bank's ruling, the shop's
-    acceptance, and a missed deadline (which alone carries ``as_of``).
+    acceptance, and a missed deadline (its ``occurred_at`` is when that was noticed).
     """
 
     taken_back: Money
     reason: str
-    as_of: datetime | None = None
 
 
-def _before_deadline(dispute: Dispute, data: Mapping[str, Any]) -> bool:
-    as_of = data.get("as_of")
-    return isinstance(as_of, datetime) and as_of < dispute.respond_by
+def _before_deadline(dispute: Dispute, _: Mapping[str, Any], at: datetime) -> bool | str:
+    if isinstance(at, datetime) and at < dispute.respond_by:
+        return True
+    return f"respond_by was {dispute.respond_by.isoformat()}, evidence came at {_when(at)}"
 
 
-def _deadline_passed(dispute: Dispute, data: Mapping[str, Any]) -> bool:
-    as_of = data.get("as_of")
-    return isinstance(as_of, datetime) and as_of >= dispute.respond_by
+def _deadline_passed(dispute: Dispute, _: Mapping[str, Any], at: datetime) -> bool | str:
+    if isinstance(at, datetime) and at >= dispute.respond_by:
+        return True
+    return f"respond_by is {dispute.respond_by.isoformat()}, it is {_when(at)}"
+
+
+def _when(at: object) -> str:
+    return at.isoformat() if isinstance(at, datetime) else "not given"
 
 
 _IN_TIME = Guard("before_deadline", _before_deadline, "the answer comes before respond_by")
@@ -250,20 +255,7 @@ class Dispute(Aggregate):
         _text("evidence", evidence)
         if self.state == "under_review" and self._evidence == evidence:
             return None
-        data = {"evidence": evidence, "as_of": at}
-        if self.state == "needs_response" and not _before_deadline(self, data):
-            raise GuardRejected(
-                machine=self.machine.name,
-                aggregate_id=self.id,
-                state=self.state,
-                event="submit_evidence",
-                allowed=self.allowed_events,
-                reason=(
-                    f"guard 'before_deadline' refused it ({_IN_TIME.rule}): respond_by was "
-                    f"{self._respond_by.isoformat()}, evidence came at {at.isoformat()}"
-                ),
-            )
-        event = self._fire("submit_evidence", at=at, **self._facts(), **data)
+        event = self._fire("submit_evidence", at=at, **self._facts(), evidence=evidence)
         self._evidence = evidence
         return event
 
@@ -278,40 +270,23 @@ class Dispute(Aggregate):
 
     def lose(self, *, reason: str, at: datetime) -> DomainEvent | None:
         """The bank ruled for the customer: the disputed amount is taken back."""
-        return self._end("lose", reason, at, {})
+        return self._end("lose", reason, at)
 
     def accept(self, *, reason: str, at: datetime) -> DomainEvent | None:
         """The shop does not contest the dispute: the disputed amount is taken back."""
-        return self._end("accept", reason, at, {})
+        return self._end("accept", reason, at)
 
     def miss_deadline(self, *, at: datetime) -> DomainEvent | None:
         """`respond_by` passed without an answer: the dispute is lost."""
         require_aware(at, "at")
-        reason = "no response by the deadline"
-        if self.state == "needs_response" and not _deadline_passed(self, {"as_of": at}):
-            raise GuardRejected(
-                machine=self.machine.name,
-                aggregate_id=self.id,
-                state=self.state,
-                event="miss_deadline",
-                allowed=self.allowed_events,
-                reason=(
-                    f"guard 'deadline_passed' refused it ({_TOO_LATE.rule}): respond_by is "
-                    f"{self._respond_by.isoformat()}, it is {at.isoformat()}"
-                ),
-            )
-        return self._end("miss_deadline", reason, at, {"as_of": at})
+        return self._end("miss_deadline", "no response by the deadline", at)
 
-    def _end(
-        self, event: str, reason: str, at: datetime, extra: Mapping[str, Any]
-    ) -> DomainEvent | None:
+    def _end(self, event: str, reason: str, at: datetime) -> DomainEvent | None:
         require_aware(at, "at")
         _text("reason", reason)
         if self.state == "lost" and self._outcome == reason:
             return None
-        recorded = self._fire(
-            event, at=at, **self._facts(), taken_back=self._amount, reason=reason, **extra
-        )
+        recorded = self._fire(event, at=at, **self._facts(), taken_back=self._amount, reason=reason)
         self._outcome = reason
         return recorded
 

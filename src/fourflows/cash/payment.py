@@ -160,13 +160,14 @@ raises changes nothing. The style is:
 * an outcome for a capture or refund id the payment never recorded:
   `NotFound`.
 
-The guards only see the event's data, not the ``at`` time, so the two moves
-judged by time (``request_capture``, ``expire``) carry it as ``as_of``.
+The guards get the time of the move from the kernel, so the two moves judged
+by time (``request_capture``, ``expire``) judge it by their ``at``.
 """
 
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation, Overflow
@@ -176,16 +177,10 @@ from typing import Any, ClassVar, NamedTuple
 import attrs
 
 from fourflows.aggregates import Aggregate
-from fourflows.errors import (
-    CurrencyMismatch,
-    GuardRejected,
-    InvalidInput,
-    InvalidTransition,
-    NotFound,
-)
+from fourflows.errors import CurrencyMismatch, InvalidInput, NotFound
 from fourflows.events import DomainEvent, Flow, domain_event, require_aware
 from fourflows.machines import Guard, MachineSpec, StateMachine, Transition, register_machine
-from fourflows.money import Money
+from fourflows.money import Money, _exact
 
 __all__ = [
     "DEFAULT_AUTHORIZATION_WINDOW",
@@ -445,6 +440,10 @@ class PaymentTotals:
         return _settled(self.captured.amount, self.refunded.amount, self.open)
 
 
+_totals_values = operator.attrgetter(*_Sums._fields)
+"""A `PaymentTotals`' amounts in the order of `_Sums`."""
+
+
 # --- events ------------------------------------------------------------------------------
 
 
@@ -522,7 +521,6 @@ class PaymentCaptureRequested(PaymentEvent):
 
     capture_id: str
     amount: Money
-    as_of: datetime
     totals: PaymentTotals
 
 
@@ -582,7 +580,6 @@ class PaymentExpired(PaymentEvent):
     released: Money
     deadline: datetime | None
     by_provider: bool
-    as_of: datetime
     totals: PaymentTotals
 
 
@@ -642,43 +639,36 @@ class PaymentRemitted(PaymentEvent):
 
 # --- guards ------------------------------------------------------------------------------
 
-_Why = Callable[["Payment", Mapping[str, Any]], "str | None"]
+_Why = Callable[["Payment", Mapping[str, Any], datetime], "str | None"]
 """Explains why a guard refuses: ``None`` when it passes, else the value and the limit."""
-
-_WHY: dict[str, _Why] = {}
 
 
 def _explained(name: str, rule: str, why: _Why) -> Guard[Payment]:
-    """A guard that passes when ``why`` finds nothing wrong; ``why`` also explains a refusal."""
-    _WHY[name] = why
+    """A guard that passes when ``why`` finds nothing wrong, and refuses with what it found."""
 
-    def check(payment: Payment, data: Mapping[str, Any]) -> bool:
+    def check(payment: Payment, data: Mapping[str, Any], at: datetime) -> bool | str:
         try:
-            return why(payment, data) is None
+            found = why(payment, data, at)
         except Exception:  # a guard never raises: odd data simply does not pass
             return False
+        return True if found is None else found
 
     return Guard(name, check, rule)
 
 
+def _same_currency(value: Money, other: Money) -> bool:
+    return value.currency is other.currency or value.currency == other.currency
+
+
 def _data_money(data: Mapping[str, Any], payment: Payment, key: str = "amount") -> Money:
     value = data.get(key)
-    if not isinstance(value, Money) or value.currency != payment.amount.currency:
+    if not isinstance(value, Money) or not _same_currency(value, payment.amount):
         raise InvalidInput(f"no {key} in {payment.currency}")
     return value
 
 
-def _explain(guard: Guard[Payment], payment: Payment, data: Mapping[str, Any]) -> str | None:
-    """Why ``guard`` refuses, in words with the values; ``None`` if it cannot say."""
-    why = _WHY.get(guard.name)
-    try:
-        return None if why is None else why(payment, data)
-    except Exception:  # odd data: the rule alone must do
-        return None
-
-
 def _only(*methods: PaymentMethod) -> _Why:
-    def why(payment: Payment, _: Mapping[str, Any]) -> str | None:
+    def why(payment: Payment, _: Mapping[str, Any], __: datetime) -> str | None:
         if payment.method in methods:
             return None
         return f"this is a {payment.method.value} payment"
@@ -686,14 +676,14 @@ def _only(*methods: PaymentMethod) -> _Why:
     return why
 
 
-def _why_authorization_fits(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_authorization_fits(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     amount = _data_money(data, payment)
     if amount > payment.amount:
         return f"{amount} asked, the payment is for {payment.amount}"
     return None
 
 
-def _why_late_authorization(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_late_authorization(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     amount = _data_money(data, payment)
     held = payment.authorization
     if held is None or held.confirmed:
@@ -707,7 +697,7 @@ def _why_late_authorization(payment: Payment, data: Mapping[str, Any]) -> str | 
     return None
 
 
-def _why_capture_fits(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_capture_fits(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     amount = _data_money(data, payment)
     capture_id = data.get("capture_id")
     if capture_id in payment.captures:
@@ -718,12 +708,13 @@ def _why_capture_fits(payment: Payment, data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _why_authorization_current(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_authorization_current(
+    payment: Payment, data: Mapping[str, Any], at: datetime
+) -> str | None:
     expires = payment.authorization_expires_at
-    as_of = data["as_of"]
-    if expires is None or as_of < expires:
+    if expires is None or at < expires:
         return None
-    return f"the authorisation expired at {expires.isoformat()}; asked at {as_of.isoformat()}"
+    return f"the authorisation expired at {expires.isoformat()}; asked at {at.isoformat()}"
 
 
 def _implied_limit(payment: Payment) -> Decimal:
@@ -732,7 +723,7 @@ def _implied_limit(payment: Payment) -> Decimal:
     return _EXACT.subtract(_EXACT.subtract(sums.amount, sums.captured), sums.capture_pending)
 
 
-def _why_capture_confirms(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_capture_confirms(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     amount = _data_money(data, payment)
     capture_id = data.get("capture_id")
     known = payment.captures.get(capture_id) if isinstance(capture_id, str) else None
@@ -757,7 +748,7 @@ def _why_capture_confirms(payment: Payment, data: Mapping[str, Any]) -> str | No
     return None
 
 
-def _why_capture_in_flight(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_capture_in_flight(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     capture_id = data.get("capture_id")
     known = payment.captures.get(capture_id) if isinstance(capture_id, str) else None
     if known is None:
@@ -767,7 +758,7 @@ def _why_capture_in_flight(payment: Payment, data: Mapping[str, Any]) -> str | N
     return None
 
 
-def _why_releasable(payment: Payment, _: Mapping[str, Any]) -> str | None:
+def _why_releasable(payment: Payment, _: Mapping[str, Any], at: datetime) -> str | None:
     sums = payment._sums
     if sums.capture_pending > 0:
         return f"a capture of {sums.capture_pending} {payment.currency} is in flight"
@@ -776,31 +767,31 @@ def _why_releasable(payment: Payment, _: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _why_authorization_lapsed(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_authorization_lapsed(
+    payment: Payment, data: Mapping[str, Any], at: datetime
+) -> str | None:
     if data.get("by_provider") is True:
         return None
     expires = payment.authorization_expires_at
     if expires is None:
         return f"a {payment.method.value} authorisation has no window to lapse"
-    as_of = data["as_of"]
-    if as_of < expires:
-        return f"the authorisation runs until {expires.isoformat()}; it is {as_of.isoformat()}"
+    if at < expires:
+        return f"the authorisation runs until {expires.isoformat()}; it is {at.isoformat()}"
     return None
 
 
-def _why_action_lapsed(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_action_lapsed(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     if data.get("by_provider") is True:
         return None
     action = payment.action
     if action is None or action.deadline is None:
         return "the customer's action has no deadline"
-    as_of = data["as_of"]
-    if as_of < action.deadline:
-        return f"the deadline is {action.deadline.isoformat()}; it is {as_of.isoformat()}"
+    if at < action.deadline:
+        return f"the deadline is {action.deadline.isoformat()}; it is {at.isoformat()}"
     return None
 
 
-def _why_refund_fits(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_refund_fits(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     amount = _data_money(data, payment)
     refund_id = data.get("refund_id")
     if refund_id in payment.refunds:
@@ -815,7 +806,7 @@ def _why_refund_fits(payment: Payment, data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _why_refund_in_flight(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_refund_in_flight(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     refund_id = data.get("refund_id")
     known = payment.refunds.get(refund_id) if isinstance(refund_id, str) else None
     if known is None:
@@ -825,7 +816,7 @@ def _why_refund_in_flight(payment: Payment, data: Mapping[str, Any]) -> str | No
     return None
 
 
-def _why_remittable(payment: Payment, data: Mapping[str, Any]) -> str | None:
+def _why_remittable(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     capture_id = data.get("capture_id")
     known = payment.captures.get(capture_id) if isinstance(capture_id, str) else None
     if known is None or known.status is not OperationStatus.SUCCEEDED:
@@ -922,11 +913,15 @@ def _landing(sums: _Sums, empty: str) -> str:
 
 
 def _lands(plan: _Plan, state: str, *, empty: str = "voided") -> Guard[Payment]:
-    def check(payment: Payment, data: Mapping[str, Any]) -> bool:
-        try:
-            after = payment._sums_with(plan(payment, data))
-        except Exception:  # a guard never raises
-            return False
+    def check(payment: Payment, data: Mapping[str, Any], _: datetime) -> bool:
+        planned = payment._planned
+        if planned is not None and data.get("totals") is planned[2]:
+            after = planned[1]  # the method summed these very changes for the event: reuse
+        else:
+            try:
+                after = payment._sums_with(plan(payment, data))
+            except Exception:  # a guard never raises
+                return False
         return _landing(after, empty) == state
 
     return Guard(f"lands_{state}", check, f"the amounts afterwards make it {state}")
@@ -1440,14 +1435,41 @@ class Payment(Aggregate):
 
     def _totals_of(self, sums: _Sums) -> PaymentTotals:
         """``sums`` as money, reusing the current totals' values where unchanged (Money is slow)."""
-        known = None if self._shown is None else self._shown[1]
-        values = {}
-        for name, value in sums._asdict().items():
-            before = None if known is None else getattr(known, name)
-            values[name] = (
-                before if before is not None and before.amount == value else (self._as_money(value))
-            )
-        return PaymentTotals(**values)
+        currency = self._amount.currency
+        shown = self._shown
+        zero = _exact(_NOTHING, currency)  # most figures are nothing: one Money for them all
+        # The sums are exact decimals of checked amounts in the payment's currency.
+        if shown is None:
+            values = [zero if value is _NOTHING else _exact(value, currency) for value in sums]
+        else:
+            values = [
+                before
+                if before.amount == value
+                else zero
+                if value is _NOTHING
+                else _exact(value, currency)
+                for value, before in zip(sums, _totals_values(shown[1]), strict=True)
+            ]
+        (
+            amount,
+            authorized,
+            captured,
+            capture_pending,
+            refunded,
+            refund_pending,
+            released,
+            remitted,
+        ) = values
+        return PaymentTotals(
+            amount=amount,
+            authorized=authorized,
+            captured=captured,
+            capture_pending=capture_pending,
+            refunded=refunded,
+            refund_pending=refund_pending,
+            released=released,
+            remitted=remitted,
+        )
 
     def _as_money(self, value: Decimal) -> Money:
         return Money(value, self._amount.currency)
@@ -1599,7 +1621,7 @@ class Payment(Aggregate):
             self._same_amount("capture", capture_id, known.amount, amount)
             if known.status is not OperationStatus.FAILED:
                 return None
-        data: dict[str, Any] = {"capture_id": capture_id, "amount": amount, "as_of": at}
+        data: dict[str, Any] = {"capture_id": capture_id, "amount": amount}
         changes = _plan_capture_request(self, data)
         data["totals"] = self._totals_with(changes)
         event = self._record("request_capture", at, data)
@@ -1712,7 +1734,6 @@ class Payment(Aggregate):
             "released": _zero(self.currency) if in_action else self.capturable,
             "deadline": deadline,
             "by_provider": by_provider,
-            "as_of": at,
         }
         data["totals"] = self._totals_with(changes)
         event = self._record("expire", at, data)
@@ -1816,7 +1837,7 @@ class Payment(Aggregate):
     # --- helpers ---
 
     def _money(self, value: object, what: str) -> Money:
-        if isinstance(value, Money) and value.currency != self._amount.currency:
+        if isinstance(value, Money) and not _same_currency(value, self._amount):
             raise CurrencyMismatch(self.currency, value.code, f"take {what} of {value.amount}")
         return _positive_money(what, value)
 
@@ -1833,46 +1854,9 @@ class Payment(Aggregate):
         except KeyError:
             raise NotFound(f"{kind} on payment {self.id!r} with id", key, records) from None
 
-    def _check(self, event: str, data: Mapping[str, Any]) -> None:
-        """Raise what the machine would, with the value and the limit in the message."""
-        candidates = self.machine.table.get((self.state, event))
-        if candidates is None:
-            raise InvalidTransition(
-                machine=self.machine.name,
-                aggregate_id=self.id,
-                state=self.state,
-                event=event,
-                allowed=self.allowed_events,
-            )
-        refusals: list[str] = []
-        for candidate in candidates:
-            for guard in candidate.guards:
-                if guard.check(self, data):
-                    continue
-                detail = _explain(guard, self, data)
-                text = f"guard {guard.name!r} refused it ({guard.rule})"
-                text += f": {detail}" if detail else ""
-                if text not in refusals:
-                    refusals.append(text)
-                break
-            else:
-                return
-        raise GuardRejected(
-            machine=self.machine.name,
-            aggregate_id=self.id,
-            state=self.state,
-            event=event,
-            allowed=self.allowed_events,
-            reason="; ".join(refusals),
-        )
-
     def _record(self, event: str, at: datetime, data: Mapping[str, Any]) -> DomainEvent:
-        """Fire ``event``; a guard's refusal is raised again with the values and limits."""
-        try:
-            return self._fire(event, at=at, order_id=self._order_id, **data)
-        except GuardRejected:
-            self._check(event, data)
-            raise
+        """Fire ``event``; a guard that refuses names the value and the limit itself."""
+        return self.machine._move(self, event, at, {"order_id": self._order_id, **data})
 
     def _assign(self, changes: Mapping[str, Any]) -> None:
         for name, value in changes.items():

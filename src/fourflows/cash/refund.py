@@ -63,12 +63,12 @@ class RefundCanceled(DomainEvent):
     reason: str
 
 
-def _has_reference(_: Refund, data: Mapping[str, Any]) -> bool:
+def _has_reference(_: Refund, data: Mapping[str, Any], _at: datetime) -> bool:
     ref = data.get("provider_ref")
     return isinstance(ref, str) and bool(ref.strip())
 
 
-def _has_reason(_: Refund, data: Mapping[str, Any]) -> bool:
+def _has_reason(_: Refund, data: Mapping[str, Any], _at: datetime) -> bool:
     reason = data.get("reason")
     return isinstance(reason, str) and bool(reason.strip())
 

@@ -67,10 +67,11 @@ An order is used by one thread at a time (the unit of work guarantees it).
 from __future__ import annotations
 
 import enum
+import functools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation, Overflow
 from typing import Any, ClassVar
 
 import attrs
@@ -84,7 +85,7 @@ from fourflows.geo import Address
 from fourflows.logistics.promise import DeliveryWindow
 from fourflows.logistics.shipping import ServiceKind
 from fourflows.machines import Guard, MachineSpec, StateMachine, Transition, register_machine
-from fourflows.money import Money, sum_money
+from fourflows.money import Money, _exact, sum_money
 from fourflows.tax import PriceMode
 
 __all__ = [
@@ -169,6 +170,8 @@ class PaymentPlan(enum.Enum):
 
 
 def _plan(value: object) -> PaymentPlan:
+    if isinstance(value, PaymentPlan):
+        return value
     try:
         return PaymentPlan(value)
     except ValueError:
@@ -262,12 +265,15 @@ class PaymentFigures:
     credit_issued: Money = attrs.field(validator=_non_negative_money)
 
     def __attrs_post_init__(self) -> None:
-        currency = self.captured.code
-        for name in ("authorized", "refunded", "credit_issued"):
-            value: Money = getattr(self, name)
-            if value.code != currency:
-                raise CurrencyMismatch(currency, value.code, f"mix the {name} figure in")
-        if self.returned > self.captured:
+        currency = self.captured.currency
+        for name, value in (
+            ("authorized", self.authorized),
+            ("refunded", self.refunded),
+            ("credit_issued", self.credit_issued),
+        ):
+            if value.currency is not currency and value.currency != currency:
+                raise CurrencyMismatch(self.captured.code, value.code, f"mix the {name} figure in")
+        if self._returned() > self.captured.amount:
             raise InvalidInput(
                 f"refunded {self.refunded} plus credit issued {self.credit_issued} is above "
                 f"the {self.captured} captured; at most what was captured can go back"
@@ -296,20 +302,28 @@ class PaymentFigures:
         """The ISO 4217 code of the figures."""
         return self.captured.code
 
+    # The figures share one currency (checked when built): their sums add plain decimals.
+
     @property
     def returned(self) -> Money:
         """Refunded plus credit issued: what went back to the customer."""
-        return self.refunded + self.credit_issued
+        return _exact(self._returned(), self.captured.currency)
 
     @property
     def kept(self) -> Money:
         """Captured less what went back: the money the shop holds."""
-        return self.captured - self.returned
+        return _exact(self._kept(), self.captured.currency)
 
     @property
     def secured(self) -> Money:
         """The money held plus open authorisations: what the shop can count on."""
-        return self.kept + self.authorized
+        return _exact(_EXACT.add(self._kept(), self.authorized.amount), self.captured.currency)
+
+    def _returned(self) -> Decimal:
+        return _EXACT.add(self.refunded.amount, self.credit_issued.amount)
+
+    def _kept(self) -> Decimal:
+        return _EXACT.subtract(self.captured.amount, self._returned())
 
 
 def _checked_counts(counts: LineCounts) -> None:
@@ -379,7 +393,10 @@ class LineCounts:
         return ", ".join(f"{a.name} {getattr(self, a.name)}" for a in attrs.fields(LineCounts))
 
 
-_COUNT_NAMES = tuple(field.name for field in attrs.fields(LineCounts))
+@functools.lru_cache(maxsize=256, typed=True)  # immutable values: share one per quantity
+def _fresh_counts(ordered: object) -> LineCounts:
+    """``LineCounts(ordered=ordered)``, checking the one count that can be wrong: nothing moved."""
+    return _moved(_NOTHING_MOVED, ordered=_count(ordered, "the ordered count"))
 
 
 def _moved(counts: LineCounts, **moved: int) -> LineCounts:
@@ -391,9 +408,21 @@ def _moved(counts: LineCounts, **moved: int) -> LineCounts:
     `attrs.evolve` would check all eight counts and six rules on every move.
     """
     made: LineCounts = object.__new__(LineCounts)
-    for name in _COUNT_NAMES:
-        object.__setattr__(made, name, moved[name] if name in moved else getattr(counts, name))
+    put = object.__setattr__
+    put(made, "ordered", counts.ordered)
+    put(made, "allocated", counts.allocated)
+    put(made, "shipped", counts.shipped)
+    put(made, "delivered", counts.delivered)
+    put(made, "return_requested", counts.return_requested)
+    put(made, "returned", counts.returned)
+    put(made, "canceled", counts.canceled)
+    put(made, "written_off", counts.written_off)
+    for name, value in moved.items():  # a name that is not a count has no slot: AttributeError
+        put(made, name, value)
     return made
+
+
+_NOTHING_MOVED = LineCounts(ordered=0)
 
 
 @attrs.frozen(kw_only=True)
@@ -431,10 +460,34 @@ class OrderLine:
                 f"line {self.index} {self.sku!r}: {ordered} units ordered need one amount, tax "
                 f"and total per unit, not {sorted(sizes)}"
             )
-        if sum_money(self.unit_totals) != self.gross:
+        gross = self.gross
+        if not isinstance(gross, Money):
+            raise InvalidInput(
+                f"line {self.index} {self.sku!r}: gross must be Money, not {gross!r}"
+            )
+        currency = gross.currency
+        for value in (
+            self.list_price,
+            self.discount,
+            self.net,
+            self.tax,
+            *self.unit_amounts,
+            *self.unit_taxes,
+            *self.unit_totals,
+        ):
+            if not isinstance(value, Money):
+                raise InvalidInput(
+                    f"line {self.index} {self.sku!r}: amounts must be Money, not {value!r}"
+                )
+            if value.currency is not currency and value.currency != currency:
+                raise CurrencyMismatch(gross.code, value.code, f"mix into {self.label()}")
+        summed = _EXACT.add(_NOTHING, _NOTHING)
+        for unit in self.unit_totals:
+            summed = _EXACT.add(summed, unit.amount)
+        if summed != gross.amount:
             raise InvalidInput(
                 f"line {self.index} {self.sku!r}: the unit totals add up to "
-                f"{sum_money(self.unit_totals)}, not the line's gross {self.gross}"
+                f"{sum_money(self.unit_totals)}, not the line's gross {gross}"
             )
 
     @classmethod
@@ -459,7 +512,7 @@ class OrderLine:
             net=line.net,
             tax=line.tax,
             gross=line.gross,
-            counts=LineCounts(ordered=line.quantity),
+            counts=_fresh_counts(line.quantity),
         )
 
     @property
@@ -564,33 +617,52 @@ class OrderTotals:
     total: Money
 
 
-def _open_units(lines: Sequence[OrderLine], name: str) -> Iterator[Money]:
-    """The per-unit amounts ``name`` of the open units of every line, line after line."""
-    for line in lines:
-        yield from getattr(line, name)[: line.counts.open]
+_EXACT = Context(prec=60, traps=[InvalidOperation, Overflow])
+"""Sums of amounts never depend on the caller's `decimal.getcontext()`."""
+_NOTHING = Decimal(0)
 
 
 def _totals(
     lines: Sequence[OrderLine], shipping: OrderShipping | None, currency: str
 ) -> OrderTotals:
-    subtotal = sum_money((line.list_price * line.counts.open for line in lines), currency=currency)
-    # Each sum runs once over the open units of every line (the same as adding up each
-    # line's `open_amount`, `open_tax` and `open_total`: the sums are exact).
-    goods = sum_money(_open_units(lines, "unit_amounts"), currency=currency)
-    tax = sum_money(_open_units(lines, "unit_taxes"), currency=currency)
-    total = sum_money(_open_units(lines, "unit_totals"), currency=currency)
-    fee = Money(0, currency)
-    if shipping is not None and any(line.counts.open for line in lines):
+    # One pass over the open units of every line, adding plain decimals (a line's own
+    # checks tie all its amounts to one currency, checked here against the order's).
+    # The same as adding up each line's `open_amount`, `open_tax` and `open_total`.
+    add, multiply = _EXACT.add, _EXACT.multiply
+    zero = Money(0, currency)
+    expected = zero.currency
+    subtotal = goods = tax = total = _NOTHING
+    some_open = False
+    for line in lines:
+        found = line.gross.currency
+        if found is not expected and found != expected:
+            raise CurrencyMismatch(currency, line.gross.code, "add")
+        open_ = line.counts.open
+        if not open_:
+            continue
+        some_open = True
+        subtotal = add(subtotal, multiply(line.list_price.amount, open_))
+        for value in line.unit_amounts[:open_]:
+            goods = add(goods, value.amount)
+        for value in line.unit_taxes[:open_]:
+            tax = add(tax, value.amount)
+        for value in line.unit_totals[:open_]:
+            total = add(total, value.amount)
+    fee = zero
+    if shipping is not None and some_open:
+        for value in (shipping.fee, shipping.tax, shipping.gross):
+            if value.currency is not expected and value.currency != expected:
+                raise CurrencyMismatch(currency, value.code, "add the shipping")
         fee = shipping.fee
-        tax = tax + shipping.tax
-        total = total + shipping.gross
+        tax = add(tax, shipping.tax.amount)
+        total = add(total, shipping.gross.amount)
     return OrderTotals(
-        subtotal=subtotal,
-        discount=subtotal - goods,
-        goods=goods,
+        subtotal=_exact(subtotal, expected),
+        discount=_exact(_EXACT.subtract(subtotal, goods), expected),
+        goods=_exact(goods, expected),
         shipping=fee,
-        tax=tax,
-        total=total,
+        tax=_exact(tax, expected),
+        total=_exact(total, expected),
     )
 
 
@@ -902,61 +974,77 @@ _PAID_STATES = ("awaiting_fulfilment", "partially_shipped", "shipped", "delivere
 _CHANGEABLE = ("pending_payment", "awaiting_fulfilment", "partially_shipped")
 
 
-def _reason_given(_: Order, data: Mapping[str, Any]) -> bool:
+def _reason_given(_: Order, data: Mapping[str, Any], _at: datetime) -> bool:
     reason = data.get("reason")
     return isinstance(reason, str) and bool(reason.strip())
 
 
-def _covers_total(order: Order, data: Mapping[str, Any]) -> bool:
+def _covers_total(order: Order, data: Mapping[str, Any], _at: datetime) -> bool | str:
     secured = data.get("secured")
-    return isinstance(secured, Money) and secured >= order.totals.total
+    total = order.totals.total
+    if not isinstance(secured, Money) or (
+        secured.currency is not total.currency and secured.currency != total.currency
+    ):
+        return f"no money secured in {order.currency}, but {secured!r}"
+    if secured.amount >= total.amount:
+        return True
+    return f"{secured} secured, the total is {total}"
 
 
-def _held_from(state: str) -> Callable[[Order, Mapping[str, Any]], bool]:
-    def check(order: Order, _: Mapping[str, Any]) -> bool:
+def _held_from(state: str) -> Callable[[Order, Mapping[str, Any], datetime], bool]:
+    def check(order: Order, _: Mapping[str, Any], _at: datetime) -> bool:
         return order.held_from == state
 
     return check
 
 
-def _cash_on_delivery(order: Order, _: Mapping[str, Any]) -> bool:
+def _cash_on_delivery(order: Order, _: Mapping[str, Any], _at: datetime) -> bool:
     return order.payment_plan is PaymentPlan.CASH_ON_DELIVERY
 
 
-def _added(data: Mapping[str, Any]) -> Counter[int]:
-    added: Counter[int] = Counter()
+def _added(data: Mapping[str, Any]) -> dict[int, int]:
+    added: dict[int, int] = {}
     for item in data.get("items", ()):
-        added[item.line] += item.quantity
+        added[item.line] = added.get(item.line, 0) + item.quantity
     return added
 
 
-def _ships_every_unit(order: Order, data: Mapping[str, Any]) -> bool:
+def _ships_every_unit(order: Order, data: Mapping[str, Any], _at: datetime) -> bool:
     added = _added(data)
-    return all(line.counts.shipped + added[line.index] >= line.counts.open for line in order.lines)
+    for line in order.lines:
+        counts = line.counts
+        if counts.shipped + added.get(line.index, 0) < counts.ordered - counts.canceled:
+            return False
+    return True
 
 
-def _leaves_units_to_ship(order: Order, data: Mapping[str, Any]) -> bool:
-    return not _ships_every_unit(order, data)
+def _leaves_units_to_ship(order: Order, data: Mapping[str, Any], _at: datetime) -> bool:
+    return not _ships_every_unit(order, data, _at)
 
 
-def _delivers_every_unit(order: Order, data: Mapping[str, Any]) -> bool:
+def _delivers_every_unit(order: Order, data: Mapping[str, Any], _at: datetime) -> bool:
     added = _added(data)
-    return all(line.counts.settled + added[line.index] >= line.counts.open for line in order.lines)
+    for line in order.lines:
+        counts = line.counts
+        settled = counts.delivered + counts.written_off + added.get(line.index, 0)
+        if settled < counts.ordered - counts.canceled:
+            return False
+    return True
 
 
-def _leaves_units_to_deliver(order: Order, data: Mapping[str, Any]) -> bool:
-    return not _delivers_every_unit(order, data)
+def _leaves_units_to_deliver(order: Order, data: Mapping[str, Any], _at: datetime) -> bool:
+    return not _delivers_every_unit(order, data, _at)
 
 
-def _nothing_shipped(order: Order, _: Mapping[str, Any]) -> bool:
+def _nothing_shipped(order: Order, _: Mapping[str, Any], _at: datetime) -> bool:
     return all(line.counts.shipped == 0 for line in order.lines)
 
 
-def _no_change_pending(order: Order, _: Mapping[str, Any]) -> bool:
+def _no_change_pending(order: Order, _: Mapping[str, Any], _at: datetime) -> bool:
     return order.pending_change is None
 
 
-def _change_pending(order: Order, data: Mapping[str, Any]) -> bool:
+def _change_pending(order: Order, data: Mapping[str, Any], _at: datetime) -> bool:
     pending = order.pending_change
     return pending is not None and pending.change.id == data.get("change_id")
 
@@ -969,18 +1057,18 @@ def _after_change(order: Order, data: Mapping[str, Any]) -> list[tuple[int, Line
     ]
 
 
-def _change_leaves_units_to_ship(order: Order, data: Mapping[str, Any]) -> bool:
+def _change_leaves_units_to_ship(order: Order, data: Mapping[str, Any], _at: datetime) -> bool:
     return any(open_ > counts.shipped for open_, counts in _after_change(order, data))
 
 
-def _change_leaves_units_to_deliver(order: Order, data: Mapping[str, Any]) -> bool:
+def _change_leaves_units_to_deliver(order: Order, data: Mapping[str, Any], _at: datetime) -> bool:
     after = _after_change(order, data)
     return all(open_ <= counts.shipped for open_, counts in after) and any(
         open_ > counts.settled for open_, counts in after
     )
 
 
-def _change_leaves_all_delivered(order: Order, data: Mapping[str, Any]) -> bool:
+def _change_leaves_all_delivered(order: Order, data: Mapping[str, Any], _at: datetime) -> bool:
     return all(open_ <= counts.settled for open_, counts in _after_change(order, data))
 
 
@@ -1189,14 +1277,12 @@ class Order(Aggregate):
     shipments: Mapping[str, tuple[LineQuantity, ...]] = attrs.Factory(dict)
     delivered_shipments: frozenset[str] = frozenset()
     decided_changes: Mapping[str, str] = attrs.Factory(dict)
-    # `totals` worked out from the lines and the shipping, kept until either is replaced
-    # (see `__setattr__`); never passed in, so a loaded order works them out on first read.
-    _kept_totals: OrderTotals | None = attrs.field(init=False, default=None, repr=False)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "lines" or name == "shipping":
-            object.__setattr__(self, "_kept_totals", None)  # worked out again when next read
-        object.__setattr__(self, name, value)
+    # `totals` with the very `lines` and `shipping` objects they were worked out from: kept
+    # while both are the same objects (any assignment of either makes them be worked out
+    # again); never passed in, so a loaded order works them out on first read.
+    _kept_totals: tuple[tuple[OrderLine, ...], OrderShipping | None, OrderTotals] | None = (
+        attrs.field(init=False, default=None, repr=False)
+    )
 
     # --- placing ---------------------------------------------------------------------------
 
@@ -1285,7 +1371,7 @@ class Order(Aggregate):
             billing_address=billing_address,
             coupon_codes=tuple(quote.promotions.applied_coupons),
         )
-        order._kept_totals = totals
+        order._kept_totals = (lines, shipping, totals)
         order._start(
             at=at,
             customer_id=customer_id,
@@ -1321,9 +1407,18 @@ class Order(Aggregate):
         Worked out from the lines and the shipping, and kept until either changes.
         """
         kept = self._kept_totals
-        if kept is None:
-            kept = self._kept_totals = _totals(self.lines, self.shipping, self.currency)
-        return kept
+        lines, shipping = self.lines, self.shipping
+        if kept is not None and kept[0] is lines and kept[1] is shipping:
+            return kept[2]
+        totals = _totals(lines, shipping, self.currency)
+        self._kept_totals = (lines, shipping, totals)
+        return totals
+
+    def _keep_totals(self, lines: tuple[OrderLine, ...]) -> None:
+        """Take ``lines`` whose open units are those of the present lines: the totals stand."""
+        totals = self.totals
+        self.lines = lines
+        self._kept_totals = (lines, self.shipping, totals)
 
     @property
     def fulfilment_status(self) -> FulfilmentStatus:
@@ -1349,20 +1444,21 @@ class Order(Aggregate):
 
     def payment_status(self, figures: PaymentFigures) -> PaymentStatus:
         """Where the money stands, from ``figures``; the rules are on `PaymentStatus`."""
-        money = self._figures(figures)
-        total = self.totals.total
-        zero = Money(0, self.currency)
-        if money.kept > total:
+        money = self._figures(figures)  # in the order's currency: amounts compare as decimals
+        total = self.totals.total.amount
+        captured = money.captured.amount
+        returned = money._returned()
+        kept = money._kept()
+        authorized = money.authorized.amount
+        if kept > total:
             return PaymentStatus.CREDIT_OWED
-        if money.returned > zero:
-            return (
-                PaymentStatus.REFUNDED if money.kept == zero else PaymentStatus.PARTIALLY_REFUNDED
-            )
-        if money.captured > zero:
-            return PaymentStatus.PAID if money.captured == total else PaymentStatus.PARTIALLY_PAID
-        if total == zero and self.state != "canceled":
+        if returned > 0:
+            return PaymentStatus.REFUNDED if kept == 0 else PaymentStatus.PARTIALLY_REFUNDED
+        if captured > 0:
+            return PaymentStatus.PAID if captured == total else PaymentStatus.PARTIALLY_PAID
+        if total == 0 and self.state != "canceled":
             return PaymentStatus.PAID
-        if money.authorized > zero and money.authorized >= total:
+        if authorized > 0 and authorized >= total:
             return PaymentStatus.AUTHORIZED
         return PaymentStatus.UNPAID
 
@@ -1461,7 +1557,11 @@ class Order(Aggregate):
         require_aware(at, "at")
         _text(allocation_id, "an allocation id")
         index = self._index(line)
-        qty = _count(quantity, f"the quantity to allocate on line {line!r}", minimum=1)
+        qty = (
+            quantity
+            if type(quantity) is int and quantity >= 1  # the message is worded only when needed
+            else _count(quantity, f"the quantity to allocate on line {line!r}", minimum=1)
+        )
         current = self.lines[index]
         known = self.allocations.get(allocation_id)
         if known is not None:
@@ -1488,9 +1588,7 @@ class Order(Aggregate):
             quantity=qty,
             allocated=counts.allocated,
         )
-        kept = self._kept_totals
-        self.lines = _replace(self.lines, {index: counts})
-        self._kept_totals = kept  # allocating opens or cancels no unit: the totals stand
+        self._keep_totals(_replace(self.lines, {index: counts}))  # opens or cancels no unit
         self.allocations = {
             **self.allocations,
             allocation_id: LineQuantity(index, current.sku, qty),
@@ -1528,9 +1626,7 @@ class Order(Aggregate):
                 )
             changes[item.line] = _moved(counts, shipped=counts.shipped + item.quantity)
         event = self._fire("ship", at=at, shipment_id=shipment_id, items=parsed)
-        kept = self._kept_totals
-        self.lines = _replace(self.lines, changes)
-        self._kept_totals = kept  # shipping opens or cancels no unit: the totals stand
+        self._keep_totals(_replace(self.lines, changes))  # shipping opens or cancels no unit
         self.shipments = {**self.shipments, shipment_id: parsed}
         return event
 
@@ -1557,9 +1653,7 @@ class Order(Aggregate):
                 )
             changes[item.line] = _moved(counts, delivered=counts.delivered + item.quantity)
         event = self._fire("deliver", at=at, shipment_id=shipment_id, items=items)
-        kept = self._kept_totals
-        self.lines = _replace(self.lines, changes)
-        self._kept_totals = kept  # delivering opens or cancels no unit: the totals stand
+        self._keep_totals(_replace(self.lines, changes))  # delivering opens or cancels no unit
         self.delivered_shipments = self.delivered_shipments | {shipment_id}
         return event
 
@@ -1794,7 +1888,7 @@ class Order(Aggregate):
         self.lines = fresh.lines
         self.shipping = fresh.shipping
         self.shipping_address = fresh.shipping_address
-        self._kept_totals = fresh.totals
+        self._kept_totals = (fresh.lines, fresh.shipping, fresh.totals)
         self.pending_change = None
         self.decided_changes = {**self.decided_changes, change_id: "confirmed"}
         return event
@@ -1827,12 +1921,14 @@ class Order(Aggregate):
         return figures
 
     def _index(self, key: object) -> int:
+        if type(key) is int and 0 <= key < len(self.lines):
+            return key
         listing = ", ".join(f"{line.index} {line.sku!r}" for line in self.lines)
         if isinstance(key, bool) or not isinstance(key, str | int):
             raise InvalidInput(f"name a line by its sku or index, not {key!r}; lines: {listing}")
         if isinstance(key, int):
             if 0 <= key < len(self.lines):
-                return key
+                return int(key)
             raise InvalidInput(f"no line {key} on this order; lines: {listing}")
         matches = [line.index for line in self.lines if line.sku == key]
         if not matches:
@@ -1850,7 +1946,11 @@ class Order(Aggregate):
         parsed: dict[int, LineQuantity] = {}
         for key, quantity in items.items():
             index = self._index(key)
-            qty = _count(quantity, f"the quantity of line {key!r}", minimum=1)
+            qty = (
+                quantity
+                if type(quantity) is int and quantity >= 1
+                else _count(quantity, f"the quantity of line {key!r}", minimum=1)
+            )
             if index in parsed:
                 raise InvalidInput(f"line {index} is named twice in {what}")
             parsed[index] = LineQuantity(index, self.lines[index].sku, qty)
@@ -1958,9 +2058,6 @@ class Order(Aggregate):
         _check_cod(self.payment_plan, OrderShipping.from_quote(quote))
 
 
-_LINE_NAMES = tuple(field.name for field in attrs.fields(OrderLine) if field.name != "counts")
-
-
 def _recounted(line: OrderLine, counts: LineCounts) -> OrderLine:
     """``line`` with new ``counts``; its prices are checked again only if ``ordered`` changes.
 
@@ -1970,9 +2067,21 @@ def _recounted(line: OrderLine, counts: LineCounts) -> OrderLine:
     if counts.ordered != line.counts.ordered:
         return attrs.evolve(line, counts=counts)
     made: OrderLine = object.__new__(OrderLine)
-    for name in _LINE_NAMES:
-        object.__setattr__(made, name, getattr(line, name))
-    object.__setattr__(made, "counts", counts)
+    put = object.__setattr__
+    put(made, "index", line.index)
+    put(made, "sku", line.sku)
+    put(made, "name", line.name)
+    put(made, "list_price", line.list_price)
+    put(made, "discount", line.discount)
+    put(made, "unit_amounts", line.unit_amounts)
+    put(made, "unit_taxes", line.unit_taxes)
+    put(made, "unit_totals", line.unit_totals)
+    put(made, "tax_category", line.tax_category)
+    put(made, "tax_rate", line.tax_rate)
+    put(made, "net", line.net)
+    put(made, "tax", line.tax)
+    put(made, "gross", line.gross)
+    put(made, "counts", counts)
     return made
 
 

@@ -93,7 +93,7 @@ def test_a_missed_deadline_loses_but_not_before_the_deadline() -> None:
     lost = made.miss_deadline(at=RESPOND_BY)
     assert isinstance(lost, DisputeLost)
     assert lost.reason == "no response by the deadline"
-    assert lost.as_of == RESPOND_BY
+    assert lost.occurred_at == RESPOND_BY
     assert made.miss_deadline(at=RESPOND_BY + timedelta(days=1)) is None
 
 
