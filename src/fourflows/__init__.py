@@ -75,6 +75,11 @@ from fourflows.errors import (
 from fourflows.events import DomainEvent, Flow, domain_event, event_type, event_types
 from fourflows.geo import Address
 from fourflows.logistics.promise import BusinessCalendar, DeliveryWindow, Origin, promise_window
+from fourflows.logistics.shipment import (
+    Shipment,
+    ShippedUnits,
+    delivery_performance,
+)
 from fourflows.logistics.shipping import (
     FreeShippingOffer,
     ShipmentItem,
@@ -186,7 +191,9 @@ __all__ = [
     "Rounding",
     "SequentialIds",
     "ShipTo",
+    "Shipment",
     "ShipmentItem",
+    "ShippedUnits",
     "ShippingTable",
     "Shop",
     "ShopResult",
@@ -205,6 +212,7 @@ __all__ = [
     "allocate",
     "allocate_units",
     "apply_promotions",
+    "delivery_performance",
     "domain_event",
     "event_type",
     "event_types",
