@@ -93,6 +93,7 @@ __all__ = [
     "ChangePreview",
     "FulfilmentStatus",
     "ItemsDelivered",
+    "ItemsReturnedUndelivered",
     "ItemsShipped",
     "LineAllocated",
     "LineCounts",
@@ -885,6 +886,21 @@ class OrderShipped(DomainEvent):
 
 @domain_event(Flow.COMMERCE)
 @attrs.frozen(kw_only=True)
+class ItemsReturnedUndelivered(DomainEvent):
+    """A shipment came back undelivered (refused, not collected): its units are off the order.
+
+    ``remaining`` is the state the order lands in: ``canceled`` when no unit
+    is left, else where its other units stand.
+    """
+
+    shipment_id: str
+    items: tuple[LineQuantity, ...]
+    reason: str
+    remaining: str
+
+
+@domain_event(Flow.COMMERCE)
+@attrs.frozen(kw_only=True)
 class ItemsDelivered(DomainEvent):
     """A shipment was delivered; other units are still on the way or not shipped."""
 
@@ -1072,6 +1088,33 @@ def _change_leaves_all_delivered(order: Order, data: Mapping[str, Any], _at: dat
     return all(open_ <= counts.settled for open_, counts in _after_change(order, data))
 
 
+def _state_after_return(order: Order, data: Mapping[str, Any]) -> str:
+    """Where the order stands once the units of ``data["items"]`` came back undelivered."""
+    back = _added(data)
+    open_units = shipped = settled = 0
+    for line in order.lines:
+        counts = line.counts
+        taken = back.get(line.index, 0)
+        open_units += counts.open - taken
+        shipped += counts.shipped - taken
+        settled += counts.settled
+    if open_units == 0:
+        return "canceled"
+    if settled == open_units:
+        return "delivered"
+    if shipped == open_units:
+        return "shipped"
+    return "partially_shipped" if shipped else "awaiting_fulfilment"
+
+
+def _lands_after_return(state: str) -> Guard[Order]:
+    def check(order: Order, data: Mapping[str, Any], _at: datetime) -> bool | str:
+        landed = _state_after_return(order, data)
+        return landed == state or f"the order then stands {landed}"
+
+    return Guard(f"returns_to_{state}", check, f"the order then stands {state}")
+
+
 _REASON = Guard("reason_given", _reason_given, "a reason is given")
 _COVERED = Guard(
     "payment_covers_total",
@@ -1180,6 +1223,22 @@ ORDER_MACHINE: StateMachine[Order] = register_machine(
                 *_stay("deliver", ("on_hold",), ItemsDelivered, _HELD_SHIPPING),
                 *_stay("deliver", ("shipped",), ItemsDelivered, _SOME_TO_DELIVER),
                 Transition("deliver", "shipped", "delivered", OrderDelivered, (_ALL_DELIVERED,)),
+                *(
+                    Transition(
+                        "return_undelivered",
+                        ("partially_shipped", "shipped"),
+                        state,
+                        ItemsReturnedUndelivered,
+                        (_NO_CHANGE, _lands_after_return(state)),
+                    )
+                    for state in (
+                        "canceled",
+                        "delivered",
+                        "shipped",
+                        "partially_shipped",
+                        "awaiting_fulfilment",
+                    )
+                ),
                 Transition("complete", "delivered", "completed", OrderCompleted, (_NO_CHANGE,)),
                 Transition(
                     "cancel",
@@ -1276,6 +1335,7 @@ class Order(Aggregate):
     allocations: Mapping[str, LineQuantity] = attrs.Factory(dict)
     shipments: Mapping[str, tuple[LineQuantity, ...]] = attrs.Factory(dict)
     delivered_shipments: frozenset[str] = frozenset()
+    returned_shipments: frozenset[str] = frozenset()
     decided_changes: Mapping[str, str] = attrs.Factory(dict)
     # `totals` with the very `lines` and `shipping` objects they were worked out from: kept
     # while both are the same objects (any assignment of either makes them be worked out
@@ -1655,6 +1715,53 @@ class Order(Aggregate):
         event = self._fire("deliver", at=at, shipment_id=shipment_id, items=items)
         self._keep_totals(_replace(self.lines, changes))  # delivering opens or cancels no unit
         self.delivered_shipments = self.delivered_shipments | {shipment_id}
+        return event
+
+    def record_return(self, shipment_id: str, *, reason: str, at: datetime) -> DomainEvent | None:
+        """Shipment ``shipment_id`` came back undelivered: its units come off the order.
+
+        A cash-on-delivery parcel refused at the door, a pickup nobody
+        collected: the units were never the customer's, so they count as
+        canceled (and no longer allocated or shipped), and the order's totals
+        drop by what they cost. With no unit left the order is ``canceled``.
+        Recording the same return again changes nothing. The money (a refund,
+        the uncollected cash) is the application's to settle.
+        """
+        require_aware(at, "at")
+        _text(reason, "the reason the shipment came back")
+        items = self.shipments.get(shipment_id)
+        if items is None:
+            known = ", ".join(repr(s) for s in sorted(self.shipments)) or "none yet"
+            raise InvalidInput(f"no shipment {shipment_id!r} on this order; shipments: {known}")
+        if shipment_id in self.returned_shipments:
+            return None
+        if shipment_id in self.delivered_shipments:
+            raise InvalidInput(
+                f"shipment {shipment_id!r} was delivered: its units come back as a return, "
+                "not as an undelivered shipment"
+            )
+        changes: dict[int, LineCounts] = {}
+        for item in items:
+            counts = self.lines[item.line].counts
+            changes[item.line] = attrs.evolve(
+                counts,
+                shipped=counts.shipped - item.quantity,
+                allocated=counts.allocated - item.quantity,
+                canceled=counts.canceled + item.quantity,
+            )
+        remaining = _state_after_return(self, {"items": items})
+        event = self._fire(
+            "return_undelivered",
+            at=at,
+            shipment_id=shipment_id,
+            items=items,
+            reason=reason,
+            remaining=remaining,
+        )
+        self.lines = _replace(self.lines, changes)
+        self.returned_shipments = self.returned_shipments | {shipment_id}
+        if remaining == "canceled":
+            self.cancel_reason = reason
         return event
 
     def complete(self, *, at: datetime) -> DomainEvent | None:

@@ -24,6 +24,7 @@ from fourflows.commerce.order import (
     ORDER_MACHINE,
     FulfilmentStatus,
     ItemsDelivered,
+    ItemsReturnedUndelivered,
     ItemsShipped,
     LineAllocated,
     LineCounts,
@@ -907,6 +908,53 @@ def test_the_machine_declares_every_lifecycle_state() -> None:
         "on_hold",
     )
     assert spec.final == ("completed", "canceled")
-    assert ORDER_MACHINE.allowed_events("shipped") == ("decline_change", "deliver")
+    assert ORDER_MACHINE.allowed_events("shipped") == (
+        "decline_change",
+        "deliver",
+        "return_undelivered",
+    )
     assert "partially_shipped --> shipped: ship [ships_every_unit]" in ORDER_MACHINE.mermaid()
     assert LineAllocated.flow.value == "commerce"
+
+
+def test_a_shipment_back_undelivered_takes_its_units_off_the_order() -> None:
+    order = paid()
+    order.allocate("TEE-M", 2, allocation_id="a1", at=AT)
+    order.allocate("SOCK", 1, allocation_id="a2", at=AT)
+    order.record_shipment("s1", {"TEE-M": 2}, at=AT)
+    order.record_shipment("s2", {"SOCK": 1}, at=AT)
+    before = order.totals.total
+    socks = order.lines[order._index("SOCK")]
+    event = order.record_return("s2", reason="refused at the door", at=AT)
+    assert isinstance(event, ItemsReturnedUndelivered)
+    assert event.remaining == "shipped"  # the T-shirts are still on their way
+    assert order.state == "shipped"
+    # the socks is off the order: canceled, no longer allocated or shipped
+    back = order.lines[socks.index].counts
+    assert (back.canceled, back.allocated, back.shipped) == (1, 0, 0)
+    assert order.totals.total == before - socks.unit_totals[0]
+    assert order.record_return("s2", reason="refused at the door", at=AT) is None
+    order.record_delivery("s1", at=AT)
+    assert order.state == "delivered"
+
+
+def test_the_last_shipment_back_undelivered_cancels_the_order() -> None:
+    order = paid()
+    for sku, qty in (("TEE-M", 2), ("SOCK", 1)):
+        order.allocate(sku, qty, allocation_id=f"a-{sku}", at=AT)
+    order.record_shipment("s1", {"TEE-M": 2, "SOCK": 1}, at=AT)
+    order.record_return("s1", reason="not collected at the store", at=AT)
+    assert order.state == "canceled"
+    assert order.cancel_reason == "not collected at the store"
+    assert order.totals.total.amount == 0
+
+
+def test_a_delivered_or_unknown_shipment_cannot_come_back_undelivered() -> None:
+    order = paid()
+    order.allocate("TEE-M", 2, allocation_id="a1", at=AT)
+    order.record_shipment("s1", {"TEE-M": 2}, at=AT)
+    order.record_delivery("s1", at=AT)
+    with pytest.raises(InvalidInput, match="was delivered"):
+        order.record_return("s1", reason="x", at=AT)
+    with pytest.raises(InvalidInput, match="no shipment 's9'"):
+        order.record_return("s9", reason="x", at=AT)
