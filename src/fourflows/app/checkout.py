@@ -92,7 +92,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import attrs
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PositiveInt, model_validator
@@ -622,6 +622,18 @@ DisputeNotices = Callable[[GatewayNotification, Context], ShopResult]
 """Applies a dispute notification (`fourflows.app.disputes.apply_dispute_notice`)."""
 
 
+class StockHold(Protocol):
+    """Holds stock for an order while it is placed (`fourflows.app.fulfilment.Fulfilment`)."""
+
+    def hold(self, order: Order, at: datetime) -> None:
+        """Reserve the order's units, or raise (`InsufficientStock`) and hold nothing."""
+        ...
+
+    def free(self, order_id: str, reason: str, at: datetime) -> None:
+        """Give back what is held for the order; nothing if nothing is held."""
+        ...
+
+
 class Checkout:
     """The checkout handlers, with the catalog, pricing tables and gateway they use."""
 
@@ -636,6 +648,7 @@ class Checkout:
         coupons: Sequence[Coupon] = (),
         confirm: Confirm | None = None,
         disputes: DisputeNotices | None = None,
+        stock: StockHold | None = None,
     ) -> None:
         self.catalog = catalog
         self.tax = tax
@@ -645,6 +658,7 @@ class Checkout:
         self.coupons = tuple(coupons)
         self.confirm = confirm
         self.disputes = disputes
+        self.stock = stock
 
     def handlers(self) -> dict[type[Command], Callable[[Any, Context], Any]]:
         """Every checkout command with its handler."""
@@ -787,6 +801,27 @@ class Checkout:
             at=at,
             payment_plan=PaymentPlan.CASH_ON_DELIVERY if cod else PaymentPlan.PREPAID,
         )
+        if self.stock is not None:
+            self.stock.hold(order, at)  # InsufficientStock: nothing is held or saved
+        try:
+            opened = self._open_payments(command, ctx, order, ledger, at)
+        except Exception:  # nothing was saved: the hold goes back too
+            if self.stock is not None:
+                self.stock.free(order.id, "the checkout failed", at)
+            raise
+        if isinstance(opened, ShopResult):
+            return opened
+        return self._authorize_all(ctx, order, opened, at, resume=False)
+
+    def _open_payments(
+        self, command: PlaceOrder, ctx: Context, order: Order, ledger: CouponLedger, at: datetime
+    ) -> ShopResult | list[Payment]:
+        """Open the order's payments and take the shop-held ones; the gateway tenders left.
+
+        Cash on delivery and orders paid by shop-held balances alone are
+        completed here; otherwise the order is committed with its payments,
+        and the gateway tenders still to authorise are returned.
+        """
         tenders: list[tuple[str, Money, str, str | None]] = [
             (t.method, t.amount, t.token, t.account_id(command.customer_id))
             for t in command.tenders
@@ -814,7 +849,7 @@ class Checkout:
         records.write_record(_ORDER_PAYMENTS, order.id, tuple(p.id for p in payments))
         _set_ledger(ctx.uow, ledger.reserve(order.id, order.coupon_codes, command.customer_id))
         online = [p for p in payments if not p.method.is_shop_held]
-        if cod:
+        if order.payment_plan is PaymentPlan.CASH_ON_DELIVERY:
             payment = payments[0]
             payment.authorize(amount=payment.amount, at=at)
             return self._complete(ctx, order, payment, "approved", at)
@@ -822,7 +857,7 @@ class Checkout:
             return self._complete(ctx, order, payments[0], "captured", at)
         self._remember(ctx, command, command.idempotency_key, _result(order, online[0], "placed"))
         ctx.uow.commit()
-        return self._authorize_all(ctx, order, online, at, resume=False)
+        return online
 
     def _authorize_all(
         self, ctx: Context, order: Order, online: Sequence[Payment], at: datetime, *, resume: bool

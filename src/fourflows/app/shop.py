@@ -60,6 +60,17 @@ from fourflows.app.disputes import (
     apply_dispute_notice,
     disputes_of,
 )
+from fourflows.app.fulfilment import (
+    AllocateOrder,
+    ExpireReservations,
+    Fulfilment,
+    MarkPickedUp,
+    PackShipment,
+    ShipmentResult,
+    ShipShipment,
+    TrackShipment,
+    _shipment_ids,
+)
 from fourflows.app.messagebus import MessageBus
 from fourflows.app.notify import merge_policies, notification_policies
 from fourflows.cash.dispute import Dispute
@@ -70,6 +81,10 @@ from fourflows.commerce.coupons import Coupon, CouponUsage
 from fourflows.commerce.order import Order, PaymentFigures, PaymentStatus
 from fourflows.commerce.promotions import Promotion
 from fourflows.errors import InvalidInput, NotFound
+from fourflows.geo import Address
+from fourflows.logistics.carriers import Carrier
+from fourflows.logistics.inventory import StockStore
+from fourflows.logistics.shipment import Shipment
 from fourflows.logistics.shipping import ShippingTable
 from fourflows.money import Money
 from fourflows.ports import Clock, EventPublisher, IdSource, Notifier
@@ -81,10 +96,18 @@ __all__ = ["Shop"]
 class Shop:
     """Orders and payments through commands: place, authorise, capture, refund, cancel, notify."""
 
-    def __init__(self, *, bus: MessageBus, store: MemoryStore, checkout: Checkout) -> None:
+    def __init__(
+        self,
+        *,
+        bus: MessageBus,
+        store: MemoryStore,
+        checkout: Checkout,
+        fulfilment: Fulfilment | None = None,
+    ) -> None:
         self.bus = bus
         self.store = store
         self.checkout = checkout
+        self.fulfilment = fulfilment
 
     @classmethod
     def in_memory(
@@ -102,6 +125,9 @@ class Shop:
         publishers: Mapping[str, EventPublisher] | None = None,
         notifier: Notifier | None = None,
         locale: str = "en",
+        stock: StockStore | None = None,
+        locations: Mapping[str, Address] | None = None,
+        carriers: Sequence[Carrier] = (),
     ) -> Shop:
         """A shop over an in-memory store; a `FakeGateway` on the same clock unless given one.
 
@@ -109,7 +135,10 @@ class Shop:
         marked paid (a stock or fraud check); if it raises, the payment is
         voided and the order canceled (outcome ``compensated``). With a
         ``notifier``, customers are told about their orders in ``locale``
-        (``en`` or ``zh_TW``).
+        (``en`` or ``zh_TW``). With a ``stock`` store, orders reserve stock
+        when placed and are fulfilled from it (`fourflows.app.fulfilment`):
+        ``locations`` gives each stock location's address, ``carriers`` the
+        carriers that collect from them.
         """
         if not isinstance(catalog, Catalog):
             raise InvalidInput(f"catalog must be a Catalog, not {catalog!r}")
@@ -124,9 +153,18 @@ class Shop:
             confirm=confirm,
             disputes=apply_dispute_notice,
         )
-        policies = POLICIES
+        tables = [POLICIES]
+        fulfilment = None
+        if stock is not None:
+            if shipping is None:
+                raise InvalidInput("a shop that ships from stock needs a shipping table")
+            fulfilment = Fulfilment(
+                checkout=checkout, stock=stock, locations=locations or {}, carriers=carriers
+            )
+            checkout.stock = fulfilment
+            tables.append(fulfilment.policies())
         if notifier is not None:
-            policies = merge_policies(POLICIES, notification_policies(notifier, locale=locale))
+            tables.append(notification_policies(notifier, locale=locale))
         store = MemoryStore()
         bus = MessageBus(
             unit_of_work=store.unit_of_work,
@@ -137,11 +175,12 @@ class Shop:
                 **checkout.handlers(),
                 **OrderChanges.for_checkout(checkout).handlers(),
                 **Disputes(gateway=checkout.gateway).handlers(),
+                **({} if fulfilment is None else fulfilment.handlers()),
             },
-            policies=policies,
+            policies=merge_policies(*tables),
             publishers=publishers,
         )
-        return cls(bus=bus, store=store, checkout=checkout)
+        return cls(bus=bus, store=store, checkout=checkout, fulfilment=fulfilment)
 
     @property
     def gateway(self) -> PaymentGateway:
@@ -242,7 +281,51 @@ class Shop:
         assert isinstance(result, tuple)
         return result
 
+    def allocate_order(self, command: AllocateOrder) -> tuple[ShipmentResult, ...]:
+        """Allocate what is held for a paid order (backorders that arrived); plan shipments."""
+        result = self.bus.handle(command)
+        assert isinstance(result, tuple)
+        return result
+
+    def pack_shipment(self, command: PackShipment) -> ShipmentResult:
+        """Pack a shipment's units into parcels within its service's limits."""
+        return self._shipped(command)
+
+    def ship_shipment(self, command: ShipShipment) -> ShipmentResult:
+        """Book the carrier and hand the parcels over (or put them out at the shop's store)."""
+        return self._shipped(command)
+
+    def track_shipment(self, command: TrackShipment) -> ShipmentResult:
+        """Read the carrier's tracking and apply what is new."""
+        return self._shipped(command)
+
+    def mark_picked_up(self, command: MarkPickedUp) -> ShipmentResult:
+        """The customer collected the parcel at the shop's own store."""
+        return self._shipped(command)
+
+    def expire_reservations(self, command: ExpireReservations) -> tuple[str, ...]:
+        """Release overdue stock holds; cancel their unpaid orders (their ids)."""
+        result = self.bus.handle(command)
+        assert isinstance(result, tuple)
+        return result
+
+    def _shipped(self, command: Command) -> ShipmentResult:
+        result = self.bus.handle(command)
+        assert isinstance(result, ShipmentResult)
+        return result
+
     # --- reading -----------------------------------------------------------------------------
+
+    def shipment(self, shipment_id: str) -> Shipment:
+        """The committed shipment (a copy); `NotFound` if there is none."""
+        with self.store.unit_of_work() as uow:
+            return uow.repository(Shipment).get(shipment_id)
+
+    def shipments_of(self, order_id: str) -> tuple[Shipment, ...]:
+        """The order's shipments, first planned first."""
+        with self.store.unit_of_work() as uow:
+            ids = _shipment_ids(uow, order_id)
+            return tuple(uow.repository(Shipment).get(s) for s in ids)
 
     def dispute(self, dispute_id: str) -> Dispute:
         """The committed dispute (a copy); `NotFound` if there is none."""

@@ -28,7 +28,7 @@ Tracking is applied with `Shipment.track`, which takes the canonical status
 names a carrier adapter reports (``in_transit``, ``out_for_delivery``,
 ``delivered``, ``delivery_failed``, ``ready_for_pickup``, ``picked_up``,
 ``pickup_expired``, ``returned_to_sender``, ``lost``). It is idempotent and
-tolerant of late arrivals: an update no newer than the last one applied, or
+tolerant of late arrivals: an update older than the last one applied, or
 repeating the current status, changes nothing and returns ``None``.
 
 Each shipment keeps the promised delivery window from pricing and the
@@ -584,7 +584,7 @@ class Shipment(Aggregate):
     ) -> DomainEvent | None:
         """Apply a carrier's update ``status`` (one of `TRACKING_STATUSES`) that happened ``at``.
 
-        An update no newer than the last one applied, or one the shipment
+        An update older than the last one applied, or one the shipment
         already reflects, changes nothing and returns ``None``. ``reason``
         explains a failed attempt, a return or a loss; ``cod_collected`` is
         the cash taken at delivery or pickup; ``pickup_point`` and
@@ -595,7 +595,7 @@ class Shipment(Aggregate):
             raise InvalidInput(
                 f"tracking status {status!r} is not one of {', '.join(TRACKING_STATUSES)}"
             )
-        if self.last_update_at is not None and at <= self.last_update_at:
+        if self.last_update_at is not None and at < self.last_update_at:
             return None
         if status == self.state and status != "delivery_failed":
             return None

@@ -1,0 +1,244 @@
+"""Goods move through the Shop: stock held at checkout, shipped, tracked, delivered or sent back."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fourflows import InsufficientStock, Money
+from fourflows.adapters.fake_carrier import FakeCarrier, Timeline
+from fourflows.adapters.fake_gateway import FakeGateway
+from fourflows.adapters.fakes import FixedClock, SequentialIds
+from fourflows.adapters.stock import MemoryStockStore
+from fourflows.app.checkout import CancelOrder, PlaceOrder
+from fourflows.app.fulfilment import (
+    ExpireReservations,
+    MarkPickedUp,
+    PackShipment,
+    ShipShipment,
+    TrackShipment,
+)
+from fourflows.app.shop import Shop
+from fourflows.commerce.catalog import Catalog, Product
+from fourflows.geo import Address
+from fourflows.logistics.inventory import StockLocation, StockPolicy
+from fourflows.logistics.shipping import ShippingTable
+from fourflows.tax import TaxTable
+
+AT = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Taipei
+TEE = Product(
+    sku="TEE-M", name="T-shirt", price=Money("590", "TWD"), weight_g=200, size_cm=(30, 20, 3)
+)
+MUG = Product(sku="MUG", name="Mug", price=Money("350", "TWD"), weight_g=400, size_cm=(12, 12, 10))
+TAIPEI = {"country": "TW", "city": "Taipei", "postal_code": "106"}
+WAREHOUSES = {
+    "tpe": Address(country="TW", city="Taipei", postal_code="114"),
+    "txg": Address(country="TW", city="Taichung", postal_code="407"),
+}
+
+
+class World:
+    """A shop with two warehouses and a store, a fake gateway and a fake carrier."""
+
+    def __init__(self, stock: dict[tuple[str, str], int]) -> None:
+        self.clock = FixedClock(AT)
+        self.stock = MemoryStockStore(
+            [
+                StockLocation(id="tpe", priority=0),
+                StockLocation(id="txg", priority=1),
+                StockLocation(id="xinyi", kind="store", priority=2),
+            ],
+            [StockPolicy(sku="TEE-M"), StockPolicy(sku="MUG")],
+        )
+        for (sku, location), quantity in stock.items():
+            self.stock.receive(sku, location, quantity, reference=f"po-{sku}-{location}", at=AT)
+        self.carrier = FakeCarrier("tw-post", self.clock)
+        self.gateway = FakeGateway(self.clock)
+        self.shop = Shop.in_memory(
+            catalog=Catalog([TEE, MUG]),
+            tax=TaxTable.preset("TW"),
+            shipping=ShippingTable.example_taiwan(),
+            gateway=self.gateway,
+            clock=self.clock,
+            ids=SequentialIds(),
+            stock=self.stock,
+            locations=WAREHOUSES,
+            carriers=[self.carrier],
+        )
+
+    def place(self, key: str = "p1", **fields: object) -> str:
+        order = {
+            "idempotency_key": key,
+            "items": {"TEE-M": 2, "MUG": 1},
+            "customer_id": "c-1",
+            "ship_to": TAIPEI,
+            "service": "home",
+            **fields,
+        }
+        return self.shop.place_order(PlaceOrder(**order)).order_id
+
+    def ship(self, shipment_id: str, key: str = "ship") -> None:
+        self.shop.pack_shipment(PackShipment(shipment_id=shipment_id))
+        pickup = (
+            "7-ELEVEN Xinyi" if self.shop.shipment(shipment_id).kind.value == "pickup_cvs" else None
+        )
+        self.shop.ship_shipment(
+            ShipShipment(
+                idempotency_key=f"{key}-{shipment_id}",
+                shipment_id=shipment_id,
+                carrier="tw-post",
+                pickup_point=pickup,
+            )
+        )
+
+    def after(self, hours: int) -> None:
+        self.clock.advance(timedelta(hours=hours))
+
+    def captured(self, order_id: str) -> Money:
+        return self.shop.figures(order_id).captured
+
+
+def test_a_card_order_is_reserved_shipped_captured_and_delivered() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place()
+    # placed and paid (the card was authorised): held, allocated, one shipment ready to pack
+    assert world.stock.level("TEE-M", "tpe").reserved == 2
+    (shipment,) = world.shop.shipments_of(order_id)
+    assert (shipment.state, shipment.location_id) == ("ready", "tpe")
+    assert world.captured(order_id).amount == 0  # a card is captured at shipment, not before
+    world.ship(shipment.id)
+    order = world.shop.order(order_id)
+    assert order.state == "shipped"
+    assert world.captured(order_id) == order.totals.total  # the one shipment takes it all
+    assert world.stock.level("TEE-M", "tpe").on_hand == 3  # the units left the warehouse
+    world.after(30)  # the fake carrier's normal timeline delivers at 28 hours
+    tracked = world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+    assert tracked.state == "delivered"
+    assert world.shop.order(order_id).state == "delivered"
+    again = world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+    assert again.outcome == "unchanged"  # the same scans again change nothing
+
+
+def test_a_split_shipment_from_two_warehouses_captures_each_part() -> None:
+    # the T-shirts are in Taipei, the mug in Taichung: no one place can send it all
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "txg"): 5})
+    order_id = world.place()
+    first, second = world.shop.shipments_of(order_id)
+    assert (first.location_id, first.units) == ("tpe", {"TEE-M": 2})
+    assert (second.location_id, second.units) == ("txg", {"MUG": 1})
+    order = world.shop.order(order_id)
+    tees = order.lines[0].gross  # both T-shirts, with their tax and discount
+    world.ship(first.id)
+    assert world.shop.order(order_id).state == "partially_shipped"
+    # the first shipment captures its T-shirts and the shipping fee
+    assert order.shipping is not None
+    assert world.captured(order_id) == tees + order.shipping.gross
+    world.ship(second.id)
+    assert world.captured(order_id) == order.totals.total  # the last one takes the rest
+    payment = world.shop.payments_of(order_id)[0]
+    assert payment.state == "captured"
+    assert len(payment.captures) == 2
+
+
+def test_cash_on_delivery_at_a_convenience_store_is_collected_on_pickup() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place(payment_method="cash_on_delivery", service="cvs")
+    (shipment,) = world.shop.shipments_of(order_id)
+    total = world.shop.order(order_id).totals.total
+    assert shipment.cod_amount == total
+    world.ship(shipment.id)
+    assert world.captured(order_id).amount == 0  # nothing is taken before the pickup
+    world.after(51)  # at the store at 30 hours, collected at 50
+    world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+    assert world.shop.shipment(shipment.id).state == "picked_up"
+    assert world.captured(order_id) == total
+    assert world.shop.order(order_id).state == "delivered"
+
+
+def test_an_uncollected_cod_parcel_goes_back_restocked_and_cancels_the_order() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place(payment_method="cash_on_delivery", service="cvs")
+    (shipment,) = world.shop.shipments_of(order_id)
+    world.carrier.set_timeline(shipment.id, Timeline.PICKUP_EXPIRED)
+    world.ship(shipment.id)
+    assert world.stock.level("TEE-M", "tpe").on_hand == 3
+    world.after(250)  # expired at 198 hours, back at the sender at 246
+    world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+    assert world.shop.shipment(shipment.id).state == "returned_to_sender"
+    assert world.stock.level("TEE-M", "tpe").on_hand == 5  # back on the shelf
+    order = world.shop.order(order_id)
+    assert order.state == "canceled"
+    (payment,) = world.shop.payments_of(order_id)
+    assert payment.state == "voided"  # no cash was ever taken
+    assert world.captured(order_id).amount == 0
+
+
+def test_a_prepaid_parcel_sent_back_is_refunded() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place(service="cvs")
+    (shipment,) = world.shop.shipments_of(order_id)
+    world.carrier.set_timeline(shipment.id, Timeline.PICKUP_EXPIRED)
+    world.ship(shipment.id)
+    captured = world.captured(order_id)
+    world.after(250)
+    world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+    figures = world.shop.figures(order_id)
+    assert figures.refunded == captured  # the order is canceled: everything goes back
+    assert world.shop.order(order_id).state == "canceled"
+
+
+def test_in_store_pickup_needs_no_carrier() -> None:
+    world = World({("TEE-M", "xinyi"): 5, ("MUG", "xinyi"): 5})
+    order_id = world.place(payment_method="cash_on_delivery", service="store")
+    (shipment,) = world.shop.shipments_of(order_id)
+    assert shipment.location_id == "xinyi"
+    world.shop.pack_shipment(PackShipment(shipment_id=shipment.id))
+    world.shop.ship_shipment(ShipShipment(idempotency_key="s1", shipment_id=shipment.id))
+    assert world.shop.shipment(shipment.id).state == "ready_for_pickup"
+    world.shop.mark_picked_up(MarkPickedUp(shipment_id=shipment.id))
+    assert world.shop.shipment(shipment.id).state == "picked_up"
+    assert world.captured(order_id) == world.shop.order(order_id).totals.total
+
+
+def test_short_stock_refuses_the_checkout_and_saves_nothing() -> None:
+    world = World({("TEE-M", "tpe"): 1, ("MUG", "tpe"): 5})
+    with pytest.raises(InsufficientStock, match="'TEE-M'"):
+        world.place()
+    assert world.stock.summary("TEE-M").reserved == 0
+    assert world.stock.summary("MUG").reserved == 0
+    assert world.shop.store.rows == {}  # no order, no payment
+
+
+def test_canceling_releases_the_stock_and_the_planned_shipments() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place()
+    world.shop.cancel_order(
+        CancelOrder(idempotency_key="c1", order_id=order_id, reason="changed mind")
+    )
+    assert world.stock.summary("TEE-M").reserved == 0
+    assert [s.state for s in world.shop.shipments_of(order_id)] == ["canceled"]
+
+
+def test_an_unpaid_order_whose_hold_expires_is_canceled_and_its_stock_released() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place(payment_method="bank_transfer", payment_token="fake-bank-transfer")
+    assert world.shop.order(order_id).state == "pending_payment"
+    assert world.stock.summary("TEE-M").reserved == 2
+    world.after(1)  # the checkout hold is 30 minutes
+    canceled = world.shop.expire_reservations(ExpireReservations(now=world.clock.now()))
+    assert canceled == (order_id,)
+    assert world.shop.order(order_id).state == "canceled"
+    assert world.stock.summary("TEE-M").reserved == 0
+
+
+def test_shipping_is_idempotent_and_needs_packing_first() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place()
+    (shipment,) = world.shop.shipments_of(order_id)
+    with pytest.raises(ValueError, match="pack it before it ships"):
+        world.shop.ship_shipment(
+            ShipShipment(idempotency_key="early", shipment_id=shipment.id, carrier="tw-post")
+        )
+    world.ship(shipment.id)
+    world.ship(shipment.id)  # again: nothing books or ships twice
+    assert len(world.carrier.bookings) == 1
+    assert world.stock.level("TEE-M", "tpe").on_hand == 3
