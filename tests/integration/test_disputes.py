@@ -27,7 +27,6 @@ from fourflows.app.disputes import (
     SubmitDisputeEvidence,
     contested_amount,
     disputes_of,
-    payment_figures_with_disputes,
 )
 from fourflows.app.messagebus import MessageBus
 from fourflows.app.shop import Shop
@@ -122,8 +121,7 @@ def dispute(shop: Shop, dispute_id: str) -> Dispute:
 
 
 def figures(shop: Shop, order_id: str) -> PaymentFigures:
-    with shop.store.unit_of_work() as uow:
-        return payment_figures_with_disputes(uow, uow.repository(Order).get(order_id))
+    return shop.figures(order_id)
 
 
 def open_dispute(

@@ -1,8 +1,11 @@
 """One Shop, every part wired: disputes by webhook, order changes and customer notices."""
 
+import pytest
+
+from fourflows import InvalidInput
 from fourflows.adapters.fakes import RecordingNotifier
 from fourflows.app.changes import ConfirmOrderChange, PreviewOrderChange, ProposeOrderChange
-from fourflows.app.checkout import CapturePayment, PlaceOrder
+from fourflows.app.checkout import CapturePayment, PlaceOrder, RefundPayment
 from fourflows.app.disputes import SubmitDisputeEvidence
 from shop_fixtures import TAIPEI, make_shop, twd
 
@@ -70,3 +73,27 @@ def test_an_order_change_goes_through_the_shop() -> None:
     # the money secured follows the order: held or captured, never more than it now costs
     assert shop.figures(placed.order_id).secured == after.totals.total
     assert twd(0) < after.totals.total
+
+
+def test_money_a_dispute_holds_cannot_be_refunded_and_a_loss_counts_as_refunded() -> None:
+    shop, gateway, _ = make_shop()
+    placed = shop.place_order(place())
+    assert placed.payment_id is not None
+    total = shop.order(placed.order_id).totals.total  # 2 x 590 + 100 shipping = 1280
+    shop.capture_payment(
+        CapturePayment(idempotency_key="cap-1", payment_id=placed.payment_id, amount=total)
+    )
+    opened = gateway.open_dispute(placed.payment_id, amount=twd(500))
+    shop.apply_notification(opened)
+    # 1280 captured, 500 before the bank: at most 780 can be refunded by the shop
+    with pytest.raises(InvalidInput, match="at most 780"):
+        shop.refund_payment(
+            RefundPayment(
+                idempotency_key="r-1", payment_id=placed.payment_id, amount=twd(781), reason="x"
+            )
+        )
+    (dispute,) = shop.disputes_of(placed.order_id)
+    shop.apply_notification(gateway.close_dispute(dispute.id, won=False))
+    figures = shop.figures(placed.order_id)
+    assert figures.refunded == twd(500)
+    assert figures.kept == twd(780)

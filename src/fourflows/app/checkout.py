@@ -100,6 +100,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PositiveInt, m
 from fourflows.app.commands import Command
 from fourflows.app.handlers import Context
 from fourflows.cash.balances import StoredValueAccount, gift_card_account, store_credit_account
+from fourflows.cash.dispute import Dispute
 from fourflows.cash.gateway import (
     AuthorizeRequest,
     CaptureRequest,
@@ -162,6 +163,8 @@ __all__ = [
     "ShipTo",
     "ShopResult",
     "Tender",
+    "contested_amount",
+    "disputes_of",
     "payment_figures",
 ]
 
@@ -516,6 +519,38 @@ def _refund_held(uow: UnitOfWork, payment: Payment, key: str, amount: Money, at:
     _restore(uow, payment, key, amount)
 
 
+_ORDER_DISPUTES = "order-disputes"  # order id → the ids of its disputes
+
+
+def _dispute_ids(uow: UnitOfWork, order_id: str) -> tuple[str, ...]:
+    found = _records(uow).read_record(_ORDER_DISPUTES, order_id)
+    return cast(tuple[str, ...], found) if found is not None else ()
+
+
+def disputes_of(uow: UnitOfWork, order_id: str) -> tuple[Dispute, ...]:
+    """The disputes of order ``order_id`` in ``uow``, oldest first."""
+    return tuple(uow.repository(Dispute).get(d) for d in _dispute_ids(uow, order_id))
+
+
+def contested_amount(uow: UnitOfWork, payment: Payment) -> Money:
+    """What disputes hold or took back of ``payment``: open and lost disputes, not won ones.
+
+    This money cannot be refunded: it is before the bank, or already went
+    back to the customer through it.
+    """
+    amounts = [
+        dispute.amount
+        for dispute in disputes_of(uow, payment.order_id)
+        if dispute.payment_id == payment.id and dispute.state != "won"
+    ]
+    return sum_money([Money.zero(payment.amount.currency), *amounts])
+
+
+def _refundable(uow: UnitOfWork, payment: Payment) -> Money:
+    """What the shop may still refund of ``payment``: not what a dispute holds or took back."""
+    return payment.refundable - contested_amount(uow, payment)
+
+
 def _check_tenders(amounts: Sequence[Money], total: Money) -> None:
     paid = sum_money(amounts)
     if paid != total:
@@ -526,8 +561,13 @@ def _check_tenders(amounts: Sequence[Money], total: Money) -> None:
         )
 
 
-def _refund_plan(payments: Sequence[Payment], amount: Money) -> list[tuple[Payment, Money]]:
-    """``amount`` spread over ``payments``: gateway tenders first, shop-held last, oldest first."""
+def _refund_plan(
+    uow: UnitOfWork, payments: Sequence[Payment], amount: Money
+) -> list[tuple[Payment, Money]]:
+    """``amount`` spread over ``payments``: gateway tenders first, shop-held last, oldest first.
+
+    Money a dispute holds or took back is not refundable: the bank returns it.
+    """
     if amount.amount <= 0:
         raise InvalidInput(f"a refund amount must be positive, not {amount}")
     ordered = sorted(payments, key=lambda p: p.method.is_shop_held)  # stable: oldest first
@@ -536,7 +576,7 @@ def _refund_plan(payments: Sequence[Payment], amount: Money) -> list[tuple[Payme
     for payment in ordered:
         if left.amount == 0:
             break
-        refundable = payment.refundable
+        refundable = _refundable(uow, payment)
         if refundable.code != left.code:
             raise CurrencyMismatch(refundable.code, left.code, "refund")
         if refundable.amount <= 0:
@@ -553,14 +593,19 @@ def _refund_plan(payments: Sequence[Payment], amount: Money) -> list[tuple[Payme
 
 
 def payment_figures(uow: UnitOfWork, order: Order) -> PaymentFigures:
-    """The order's `PaymentFigures`, summed from its payments in ``uow``."""
+    """The order's `PaymentFigures`, summed from its payments in ``uow``.
+
+    What lost disputes took back counts as ``refunded``: the money went back
+    to the customer, through the bank rather than by the shop's refund.
+    """
     payments = [uow.repository(Payment).get(pid) for pid in _payment_ids(uow, order.id)]
     zero = [PaymentFigures.of(order.currency).captured]
     totals = [payment.totals for payment in payments]
+    charged_back = [dispute.taken_back for dispute in disputes_of(uow, order.id)]
     return PaymentFigures(
         authorized=sum_money([*zero, *(t.held for t in totals)]),
         captured=sum_money([*zero, *(t.captured for t in totals)]),
-        refunded=sum_money([*zero, *(t.refunded for t in totals)]),
+        refunded=sum_money([*zero, *(t.refunded for t in totals), *charged_back]),
         credit_issued=zero[0],
     )
 
@@ -1196,6 +1241,13 @@ class Checkout:
             payment = ctx.uow.repository(Payment).get(command.payment_id)
             order = ctx.uow.repository(Order).get(payment.order_id)
             key = f"{command.idempotency_key}:refund"
+            contested = contested_amount(ctx.uow, payment)
+            if contested.amount > 0 and command.amount > payment.refundable - contested:
+                raise InvalidInput(
+                    f"payment {payment.id} can refund at most {payment.refundable - contested}, "
+                    f"not {command.amount}: disputes hold or took back {contested}, which the "
+                    "bank returns"
+                )
             ref = None if payment.authorization is None else payment.authorization.provider_ref
             if ref is None:
                 copy.deepcopy(payment).request_refund(refund_id=key, amount=command.amount, at=at)
@@ -1212,7 +1264,7 @@ class Checkout:
         def run() -> ShopResult:
             at = ctx.clock.now()
             order = ctx.uow.repository(Order).get(command.order_id)
-            plan = _refund_plan(_payments(ctx.uow, order.id), command.amount)
+            plan = _refund_plan(ctx.uow, _payments(ctx.uow, order.id), command.amount)
             for payment, part in plan:  # refused here, before any gateway call
                 trial = copy.deepcopy(payment)
                 trial.request_refund(refund_id="trial", amount=part, at=at)

@@ -16,8 +16,9 @@ aggregate whose id is the provider's dispute id.
 * *won*: the money stays. The hold a dispute put on the order is released
   once every dispute of the order is closed and none was lost.
 * *lost* (the bank's ruling, the shop's acceptance or a missed deadline): the
-  disputed amount went back to the customer. `payment_figures_with_disputes`
-  counts it as returned, and the order stays on hold, for the shop to cancel
+  disputed amount went back to the customer. The order's payment figures
+  (`fourflows.app.checkout.payment_figures`) count it as refunded, the
+  shop cannot refund it again, and the order stays on hold, for the shop to cancel
   it or ask for the money again before anything ships.
 
 **Notifications** are applied once per ``notification_id``
@@ -54,12 +55,15 @@ from typing import Any, cast
 from pydantic import AwareDatetime, Field
 
 from fourflows.app.checkout import (
+    _ORDER_DISPUTES,
     ApplyGatewayNotification,
     Checkout,
     ShopResult,
+    _dispute_ids,
     _records,
     _result,
-    payment_figures,
+    contested_amount,
+    disputes_of,
 )
 from fourflows.app.commands import Command
 from fourflows.app.handlers import Context
@@ -73,9 +77,9 @@ from fourflows.cash.gateway import (
     PaymentGateway,
 )
 from fourflows.cash.payment import Payment
-from fourflows.commerce.order import Order, PaymentFigures
+from fourflows.commerce.order import Order
 from fourflows.errors import InvalidInput, NotFound
-from fourflows.money import Money, sum_money
+from fourflows.money import sum_money
 from fourflows.ports import UnitOfWork
 
 __all__ = [
@@ -87,12 +91,10 @@ __all__ = [
     "apply_dispute_notice",
     "contested_amount",
     "disputes_of",
-    "payment_figures_with_disputes",
 ]
 
 _NOTIFICATIONS = "notification"  # the namespace checkout records notification ids in
 _COMMANDS = "dispute-command"  # idempotency keys of the dispute commands
-_ORDER_DISPUTES = "order-disputes"  # order id → the ids of its disputes
 _AWAITING_ANSWER = "disputes-awaiting-answer"  # "open" → disputes in needs_response
 _EARLY = "dispute-early-notices"  # dispute id → rulings that came before the opening
 _HOLDS = "dispute-hold"  # order id → the hold reason a dispute put on it ("" when none)
@@ -143,47 +145,6 @@ class MissDisputeDeadlines(Command):
 
 
 # --- reading -------------------------------------------------------------------------------
-
-
-def _dispute_ids(uow: UnitOfWork, order_id: str) -> tuple[str, ...]:
-    found = _records(uow).read_record(_ORDER_DISPUTES, order_id)
-    return cast(tuple[str, ...], found) if found is not None else ()
-
-
-def disputes_of(uow: UnitOfWork, order_id: str) -> tuple[Dispute, ...]:
-    """The disputes of order ``order_id`` in ``uow``, oldest first."""
-    return tuple(uow.repository(Dispute).get(d) for d in _dispute_ids(uow, order_id))
-
-
-def contested_amount(uow: UnitOfWork, payment: Payment) -> Money:
-    """What disputes hold or took back of ``payment``: open and lost disputes, not won ones.
-
-    This money cannot be refunded: it is before the bank, or already went
-    back to the customer through it.
-    """
-    amounts = [
-        dispute.amount
-        for dispute in disputes_of(uow, payment.order_id)
-        if dispute.payment_id == payment.id and dispute.state != "won"
-    ]
-    return sum_money([Money.zero(payment.amount.currency), *amounts])
-
-
-def payment_figures_with_disputes(uow: UnitOfWork, order: Order) -> PaymentFigures:
-    """The order's `PaymentFigures`, with what lost disputes took back counted as returned.
-
-    `PaymentFigures` has no field of its own for chargebacks yet, so the
-    disputed amounts are added to ``refunded``: the money went back to the
-    customer, through the bank rather than by the shop's refund.
-    """
-    figures = payment_figures(uow, order)
-    taken = sum_money([figures.refunded, *(d.taken_back for d in disputes_of(uow, order.id))])
-    return PaymentFigures(
-        authorized=figures.authorized,
-        captured=figures.captured,
-        refunded=taken,
-        credit_issued=figures.credit_issued,
-    )
 
 
 # --- the notices -------------------------------------------------------------------------------
