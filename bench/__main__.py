@@ -7,6 +7,7 @@ import textwrap
 import time
 from collections.abc import Sequence
 
+from bench.inventory import run_inventory
 from bench.kernel import FULL, QUICK, Section, Settings, environment, run_all
 from bench.lifecycle import run_lifecycle
 from bench.pricing import run_pricing
@@ -42,8 +43,13 @@ def render_section(section: Section) -> list[str]:
 
 
 def run_everything(settings: Settings) -> list[Section]:
-    """Every section: the kernel's, price_cart's, then the order-and-payment lifecycle's."""
-    return [*run_all(settings), *run_pricing(settings), *run_lifecycle(settings)]
+    """Every section: the kernel's, price_cart's, the order-and-payment lifecycle's, stock's."""
+    return [
+        *run_all(settings),
+        *run_pricing(settings),
+        *run_lifecycle(settings),
+        *run_inventory(settings),
+    ]
 
 
 def render(sections: Sequence[Section], settings: Settings, seconds: float | None = None) -> str:

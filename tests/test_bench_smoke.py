@@ -38,6 +38,7 @@ from bench.pricing import FULL_PLAN, QUICK_PLAN, Context, PricingPlan, build_cas
 
 from fourflows.cash.refund import Refund
 from fourflows.commerce.promotions import PromotionKind
+from test_bench_inventory_smoke import EXPECTED as INVENTORY_FIGURES
 
 EXPECTED_FIGURES = {
     "transition.vs_transitions",
@@ -104,7 +105,7 @@ def _figures(sections: list[Section]) -> dict[str, Figure]:
 
 def test_the_report_has_every_figure(sections: list[Section]) -> None:
     figures = _figures(sections)
-    assert set(figures) == EXPECTED_FIGURES | _pricing_keys(QUICK_PLAN)
+    assert set(figures) == EXPECTED_FIGURES | _pricing_keys(QUICK_PLAN) | INVENTORY_FIGURES
     report = render(sections, QUICK)
     for figure in figures.values():
         assert figure.label in report
