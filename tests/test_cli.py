@@ -60,6 +60,19 @@ def test_demo_walks_through_money_machines_and_a_refund(
     assert "10:06 金流   refund-0002 #2 RefundCanceled" in out
 
 
+def test_demo_reserves_ships_delivers_and_collects(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "demo")
+    section = out.split("Fulfilment (物流 + 金流): reserve, ship, deliver, collect\n", 1)[1]
+    # the card order: 2 × 590 + 100 home delivery = 1280, held at checkout, captured when it ships
+    assert "order-0001 (card, 1280.00 TWD): authorized; stock 10 on hand, 2 reserved" in section
+    assert "TWPOST00000001: captured 1280.00 TWD; stock 8 on hand, 0 reserved" in section
+    assert "delivered 11-21 06:00 UTC: order delivered, money paid" in section
+    # cash on delivery adds the 30 COD fee: 1310; nothing is taken until the carrier collects it
+    assert "order-0002 (cash_on_delivery, 1310.00 TWD): approved" in section
+    assert "TWPOST00000002: captured 0 TWD; stock 6 on hand, 0 reserved" in section
+    assert "cash collected 1310.00 TWD: order delivered, money paid" in section
+
+
 def test_import_lists_a_users_machines_too(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--import", "coupon_machine", "events")
     assert code == 0

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from fourflows.adapters.fake_carrier import FakeCarrier
 from fourflows.adapters.fake_gateway import FakeGateway
 from fourflows.adapters.fakes import FixedClock, SequentialIds
 from fourflows.adapters.memory import MemoryStore, RecordingPublisher
+from fourflows.adapters.stock import MemoryStockStore
 from fourflows.app.bootstrap import in_memory_bus
 from fourflows.app.checkout import CapturePayment, PlaceOrder
 from fourflows.app.commands import CancelRefund, ConfirmRefund, RequestRefund
+from fourflows.app.fulfilment import PackShipment, ShipShipment, TrackShipment
 from fourflows.app.shop import Shop
 from fourflows.cash.refund import Refund
 from fourflows.commerce.cart import Cart, PricingContext
@@ -20,6 +23,7 @@ from fourflows.commerce.promotions import FreeShippingPromotion, SpendThreshold
 from fourflows.errors import FourFlowsError
 from fourflows.events import Flow
 from fourflows.geo import Address
+from fourflows.logistics.inventory import StockLocation, StockPolicy
 from fourflows.logistics.promise import BusinessCalendar, Origin
 from fourflows.logistics.shipping import ShippingTable
 from fourflows.machines import registered_machines
@@ -224,6 +228,68 @@ def _checkout(out: Out) -> None:
         out(f"    {how}: money {shop.payment_status(placed.order_id).value}")
 
 
+def _fulfilment(out: Out) -> None:
+    _heading(out, "Fulfilment (物流 + 金流): reserve, ship, deliver, collect")
+    start = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    clock = FixedClock(start)
+    tee = Product(
+        sku="TEE-M", name="T-shirt", price=Money("590", "TWD"), weight_g=200, size_cm=(30, 20, 3)
+    )
+    stock = MemoryStockStore([StockLocation(id="tpe", name="Taipei")], [StockPolicy(sku="TEE-M")])
+    stock.receive("TEE-M", "tpe", 10, reference="po-1", at=start)
+    shop = Shop.in_memory(
+        catalog=Catalog([tee]),
+        tax=TaxTable.preset("TW"),
+        shipping=ShippingTable.example_taiwan(),
+        gateway=FakeGateway(clock),
+        clock=clock,
+        ids=SequentialIds(),
+        stock=stock,
+        locations={"tpe": Address(country="TW", city="Taipei", postal_code="114")},
+        carriers=[FakeCarrier("tw-post", clock)],
+    )
+
+    def on_hand() -> str:
+        level = stock.level("TEE-M", "tpe")
+        return f"{level.on_hand} on hand, {level.reserved} reserved"
+
+    out(f"  T-shirts in the Taipei warehouse: {on_hand()}")
+    taipei = {"country": "TW", "city": "Taipei", "postal_code": "106"}
+    for key, method in (("web-11", "card"), ("web-12", "cash_on_delivery")):
+        placed = shop.place_order(
+            PlaceOrder(
+                idempotency_key=key,
+                items={"TEE-M": 2},
+                ship_to=taipei,
+                service="home",
+                payment_method=method,
+                payment_token="fake-card-approve",
+            )
+        )
+        order_id = placed.order_id
+        total = shop.order(order_id).totals.total
+        out(f"  {order_id} ({method}, {total}): {placed.outcome}; stock {on_hand()}")
+        (shipment,) = shop.shipments_of(order_id)
+        shop.pack_shipment(PackShipment(shipment_id=shipment.id))
+        shipped = shop.ship_shipment(
+            ShipShipment(idempotency_key=f"{key}-ship", shipment_id=shipment.id, carrier="tw-post")
+        )
+        out(
+            f"    shipped as {shipped.tracking_number}: captured "
+            f"{shop.figures(order_id).captured}; stock {on_hand()}"
+        )
+        clock.advance(timedelta(hours=30))  # the fake carrier delivers 28 hours after booking
+        tracked = shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+        arrived = shop.shipment(shipment.id).arrived_at
+        assert arrived is not None
+        collected = shop.shipment(shipment.id).cod_collected
+        cash = "" if collected is None else f", cash collected {collected}"
+        out(
+            f"    {tracked.state} {arrived:%m-%d %H:%M} UTC{cash}: order "
+            f"{shop.order(order_id).state}, money {shop.payment_status(order_id).value}"
+        )
+
+
 def run(out: Out = print) -> None:
     """Print the walkthrough through ``out``."""
     out("fourflows: the four flows of e-commerce, and after-sales service")
@@ -233,4 +299,5 @@ def run(out: Out = print) -> None:
     _machines(out)
     _cash_flow(out)
     _checkout(out)
+    _fulfilment(out)
     out("")

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from fourflows import InsufficientStock, Money
@@ -20,6 +21,7 @@ from fourflows.app.fulfilment import (
 from fourflows.app.shop import Shop
 from fourflows.commerce.catalog import Catalog, Product
 from fourflows.geo import Address
+from fourflows.logistics.carriers import RawTrackingEvent
 from fourflows.logistics.inventory import StockLocation, StockPolicy
 from fourflows.logistics.shipping import ShippingTable
 from fourflows.tax import TaxTable
@@ -78,15 +80,11 @@ class World:
 
     def ship(self, shipment_id: str, key: str = "ship") -> None:
         self.shop.pack_shipment(PackShipment(shipment_id=shipment_id))
-        pickup = (
-            "7-ELEVEN Xinyi" if self.shop.shipment(shipment_id).kind.value == "pickup_cvs" else None
-        )
         self.shop.ship_shipment(
             ShipShipment(
                 idempotency_key=f"{key}-{shipment_id}",
                 shipment_id=shipment_id,
                 carrier="tw-post",
-                pickup_point=pickup,
             )
         )
 
@@ -141,7 +139,9 @@ def test_a_split_shipment_from_two_warehouses_captures_each_part() -> None:
 
 def test_cash_on_delivery_at_a_convenience_store_is_collected_on_pickup() -> None:
     world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
-    order_id = world.place(payment_method="cash_on_delivery", service="cvs")
+    order_id = world.place(
+        payment_method="cash_on_delivery", service="cvs", pickup_point="FamilyMart Da'an"
+    )
     (shipment,) = world.shop.shipments_of(order_id)
     total = world.shop.order(order_id).totals.total
     assert shipment.cod_amount == total
@@ -156,7 +156,9 @@ def test_cash_on_delivery_at_a_convenience_store_is_collected_on_pickup() -> Non
 
 def test_an_uncollected_cod_parcel_goes_back_restocked_and_cancels_the_order() -> None:
     world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
-    order_id = world.place(payment_method="cash_on_delivery", service="cvs")
+    order_id = world.place(
+        payment_method="cash_on_delivery", service="cvs", pickup_point="FamilyMart Da'an"
+    )
     (shipment,) = world.shop.shipments_of(order_id)
     world.carrier.set_timeline(shipment.id, Timeline.PICKUP_EXPIRED)
     world.ship(shipment.id)
@@ -174,7 +176,7 @@ def test_an_uncollected_cod_parcel_goes_back_restocked_and_cancels_the_order() -
 
 def test_a_prepaid_parcel_sent_back_is_refunded() -> None:
     world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
-    order_id = world.place(service="cvs")
+    order_id = world.place(service="cvs", pickup_point="FamilyMart Da'an")
     (shipment,) = world.shop.shipments_of(order_id)
     world.carrier.set_timeline(shipment.id, Timeline.PICKUP_EXPIRED)
     world.ship(shipment.id)
@@ -186,14 +188,19 @@ def test_a_prepaid_parcel_sent_back_is_refunded() -> None:
     assert world.shop.order(order_id).state == "canceled"
 
 
-def test_in_store_pickup_needs_no_carrier() -> None:
-    world = World({("TEE-M", "xinyi"): 5, ("MUG", "xinyi"): 5})
-    order_id = world.place(payment_method="cash_on_delivery", service="store")
+def test_in_store_pickup_is_fulfilled_from_the_chosen_store_with_no_carrier() -> None:
+    # the Taipei warehouse comes first for home deliveries, but the customer collects in Xinyi
+    world = World(
+        {("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5, ("TEE-M", "xinyi"): 5, ("MUG", "xinyi"): 5}
+    )
+    order_id = world.place(payment_method="cash_on_delivery", service="store", pickup_point="xinyi")
     (shipment,) = world.shop.shipments_of(order_id)
     assert shipment.location_id == "xinyi"
     world.shop.pack_shipment(PackShipment(shipment_id=shipment.id))
     world.shop.ship_shipment(ShipShipment(idempotency_key="s1", shipment_id=shipment.id))
-    assert world.shop.shipment(shipment.id).state == "ready_for_pickup"
+    at_counter = world.shop.shipment(shipment.id)
+    assert (at_counter.state, at_counter.pickup_point) == ("ready_for_pickup", "xinyi")
+    assert world.stock.level("TEE-M", "tpe").on_hand == 5  # the warehouse was not touched
     world.shop.mark_picked_up(MarkPickedUp(shipment_id=shipment.id))
     assert world.shop.shipment(shipment.id).state == "picked_up"
     assert world.captured(order_id) == world.shop.order(order_id).totals.total
@@ -242,3 +249,51 @@ def test_shipping_is_idempotent_and_needs_packing_first() -> None:
     world.ship(shipment.id)  # again: nothing books or ships twice
     assert len(world.carrier.bookings) == 1
     assert world.stock.level("TEE-M", "tpe").on_hand == 3
+
+
+class SilentCarrier(FakeCarrier):
+    """A carrier whose scans name no place."""
+
+    def track(self, tracking_number: str) -> tuple[RawTrackingEvent, ...]:
+        return tuple(attrs.evolve(e, location="") for e in super().track(tracking_number))
+
+
+def test_a_pickup_scan_naming_no_store_uses_the_store_the_customer_chose() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    world.carrier = SilentCarrier("tw-post", world.clock)
+    world.shop = Shop.in_memory(
+        catalog=Catalog([TEE, MUG]),
+        tax=TaxTable.preset("TW"),
+        shipping=ShippingTable.example_taiwan(),
+        gateway=world.gateway,
+        clock=world.clock,
+        ids=SequentialIds(),
+        stock=world.stock,
+        locations=WAREHOUSES,
+        carriers=[world.carrier],
+    )
+    order_id = world.place(service="cvs", pickup_point="7-ELEVEN Xinyi")
+    (shipment,) = world.shop.shipments_of(order_id)
+    world.ship(shipment.id)
+    world.after(31)
+    tracked = world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+    assert tracked.state == "ready_for_pickup"
+    assert world.shop.shipment(shipment.id).pickup_point == "7-ELEVEN Xinyi"
+
+
+def test_a_carrier_scan_the_shipment_cannot_take_is_flagged_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place()  # home delivery: a convenience-store scan makes no sense for it
+    (shipment,) = world.shop.shipments_of(order_id)
+    world.ship(shipment.id)
+    tracking = world.shop.shipment(shipment.id).tracking_number
+    assert tracking is not None
+    stray = RawTrackingEvent(
+        tracking_number=tracking, code="CVS", occurred_at=AT + timedelta(hours=5), location="x"
+    )
+    monkeypatch.setattr(world.carrier, "track", lambda tracking_number: (stray,))
+    tracked = world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+    assert tracked.state == "shipped"
+    assert any("CVS: not applied" in flag for flag in tracked.flagged)

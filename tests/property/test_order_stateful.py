@@ -257,6 +257,11 @@ class OrderLifecycle(RuleBasedStateMachine):
         shipment_id = data.draw(st.sampled_from(["x-1", *self.order.shipments]))
         self.run(lambda: self.order.record_delivery(shipment_id, at=self.now))
 
+    @rule(data=st.data(), reason=reasons)
+    def return_undelivered(self, data: st.DataObject, reason: str) -> None:
+        shipment_id = data.draw(st.sampled_from(["x-1", *self.order.shipments]))
+        self.run(lambda: self.order.record_return(shipment_id, reason=reason, at=self.now))
+
     # Rules that draw valid data from the order as it stands, so that walks get deep.
 
     @precondition(lambda self: self.order.awaiting_payment)
@@ -481,6 +486,8 @@ class OrderLifecycle(RuleBasedStateMachine):
         shipped: Counter[int] = Counter()
         delivered: Counter[int] = Counter()
         for shipment_id, items in order.shipments.items():
+            if shipment_id in order.returned_shipments:
+                continue  # came back undelivered: its units are off the order
             for item in items:
                 shipped[item.line] += item.quantity
                 if shipment_id in order.delivered_shipments:

@@ -166,6 +166,7 @@ __all__ = [
     "contested_amount",
     "disputes_of",
     "payment_figures",
+    "pickup_point_of",
 ]
 
 _Key = Field(min_length=1, max_length=200)
@@ -231,7 +232,10 @@ class PlaceOrder(Command):
     ``payment_method`` and ``payment_token`` are not used): their amounts must
     sum to the order total. Several tenders may go through the gateway (two
     cards, a card and an e-wallet); shop-held tenders name their accounts
-    (see `Tender`) and are spent at placement.
+    (see `Tender`) and are spent at placement. ``pickup_point`` is where the
+    customer collects: the shop's own stock location for a ``store`` pickup
+    service (the order is then fulfilled from that store), or the
+    convenience store chosen for a ``cvs`` one.
     """
 
     idempotency_key: str = _Key
@@ -244,6 +248,7 @@ class PlaceOrder(Command):
     payment_method: Literal["card", "e_wallet", "cash_on_delivery", "bank_transfer"] = "card"
     payment_token: str = Field(default="card-token", min_length=1, max_length=200)
     tenders: tuple[Tender, ...] = ()
+    pickup_point: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _tenders_name_their_accounts(self) -> PlaceOrder:
@@ -452,6 +457,15 @@ _ORDER_PAYMENTS = "order-payments"
 _COUPONS = "coupons"
 _TOKENS = "payment-token"
 _AWAITING_FUNDS = "awaiting-funds"
+_PICKUP_POINTS = "pickup-point"
+
+
+def pickup_point_of(uow: UnitOfWork, order_id: str) -> str | None:
+    """Where the customer of ``order_id`` collects: `PlaceOrder.pickup_point`, if given."""
+    found = _records(uow).read_record(_PICKUP_POINTS, order_id)
+    return found if isinstance(found, str) else None
+
+
 _BALANCES = "stored-value"
 _TENDER_ACCOUNTS = "tender-account"
 
@@ -892,6 +906,8 @@ class Checkout:
                 made.authorize(amount=made.amount, at=at)
                 made.capture_succeeded(capture_id=f"{made.id}:capture", amount=made.amount, at=at)
         records.write_record(_ORDER_PAYMENTS, order.id, tuple(p.id for p in payments))
+        if command.pickup_point is not None:
+            records.write_record(_PICKUP_POINTS, order.id, command.pickup_point)
         _set_ledger(ctx.uow, ledger.reserve(order.id, order.coupon_codes, command.customer_id))
         online = [p for p in payments if not p.method.is_shop_held]
         if order.payment_plan is PaymentPlan.CASH_ON_DELIVERY:

@@ -55,6 +55,7 @@ from fourflows.app.checkout import (
     _payments,
     _records,
     payment_figures,
+    pickup_point_of,
 )
 from fourflows.app.commands import Command
 from fourflows.app.handlers import Context
@@ -67,11 +68,16 @@ from fourflows.commerce.order import (
     OrderPaid,
     PaymentPlan,
 )
-from fourflows.errors import InvalidInput, NotFound
+from fourflows.errors import FourFlowsError, InvalidInput, NotFound
 from fourflows.events import DomainEvent
 from fourflows.geo import Address
 from fourflows.logistics.carriers import BookingRequest, Carrier, RawTrackingEvent, normalise
-from fourflows.logistics.inventory import ReservationStatus, StockStore
+from fourflows.logistics.inventory import (
+    ReservationStatus,
+    StockLocation,
+    StockStore,
+    allocate_in_order,
+)
 from fourflows.logistics.packing import pack
 from fourflows.logistics.shipment import (
     TRACKING_STATUSES,
@@ -186,6 +192,22 @@ def _line_items(order: Order, shipment: Shipment) -> dict[int, int]:
     return {item.line: item.quantity for item in shipment.items}
 
 
+@attrs.frozen
+class _OnlyAt:
+    """An allocation strategy that takes units from one location only (a pickup store)."""
+
+    location: str
+
+    def plan(
+        self,
+        wanted: Mapping[str, int],
+        free: Mapping[str, Mapping[str, int]],
+        locations: Sequence[StockLocation],
+    ) -> Mapping[str, Mapping[str, int]]:
+        """Units per sku at the one location, as far as it has them."""
+        return allocate_in_order(wanted, free, [self.location])
+
+
 def _units_value(order: Order, items: Sequence[ShippedUnits], *, after_shipped: bool) -> Money:
     """What ``items`` cost with tax: the next unshipped units of each line (or the first ones)."""
     parts = [Money(0, order.currency)]
@@ -293,7 +315,10 @@ class Fulfilment:
         if held.status is not ReservationStatus.ACTIVE:
             return []
         self.stock.confirm(order.id)
-        held = self.stock.allocate(order.id, at=at)
+        point = pickup_point_of(ctx.uow, order.id)
+        at_store = order.shipping is not None and order.shipping.kind is ServiceKind.PICKUP_STORE
+        only = _OnlyAt(point) if at_store and point is not None else None
+        held = self.stock.allocate(order.id, at=at, strategy=only)
         existing = _shipments(ctx, order.id)
         planned: list[Shipment] = []
         for allocation in held.allocations:
@@ -347,6 +372,7 @@ class Fulfilment:
             cod = _units_value(order, items, after_shipped=False)
             if number == 1:
                 cod = cod + order.shipping.gross
+        point = pickup_point_of(ctx.uow, order.id)
         shipment = Shipment.plan(
             id=f"{order.id}-s{number}",
             order_id=order.id,
@@ -356,6 +382,7 @@ class Fulfilment:
             at=at,
             cod_amount=cod,
             promise=order.shipping.promise,
+            pickup_point=location if service.kind is ServiceKind.PICKUP_STORE else point,
         )
         shipment.mark_ready(payment_cleared=True, at=at)
         ctx.uow.repository(Shipment).add(shipment)
@@ -422,12 +449,7 @@ class Fulfilment:
                 )
             return _result(shipment, "unchanged")
         if shipment.kind is ServiceKind.PICKUP_STORE:
-            shipment.track(
-                "ready_for_pickup",
-                at=at,
-                pickup_point=shipment.location_id,
-                hold_until=at + self.pickup_hold,
-            )
+            shipment.track("ready_for_pickup", at=at, hold_until=at + self.pickup_hold)
         else:
             carrier = self._carrier(command.carrier)
             booking = carrier.book(self._booking(command, order, shipment))
@@ -467,7 +489,7 @@ class Fulfilment:
             parcels=shipment.parcels,
             declared_value=_units_value(order, shipment.items, after_shipped=True),
             cod_amount=shipment.cod_amount,
-            pickup_point=command.pickup_point,
+            pickup_point=command.pickup_point or shipment.pickup_point,
         )
 
     def capture_when_shipped(self, event: DomainEvent, ctx: Context) -> None:
@@ -518,24 +540,29 @@ class Fulfilment:
         before = normalise(seen, carrier.codes, tracking_number=shipment.tracking_number)
         after = before.add(carrier.track(shipment.tracking_number))
         moved = 0
+        refused: list[str] = []
         for change in after.changes_after(before):
             state = change.status.shipment_state
             if state not in TRACKING_STATUSES:
                 continue
             cod = shipment.cod_amount if state in ("delivered", "picked_up") else None
-            recorded = shipment.track(
-                state,
-                at=change.occurred_at,
-                reason=change.raw.description or change.status.value,
-                cod_collected=cod,
-                pickup_point=change.raw.location or None,
-                hold_until=change.occurred_at + self.pickup_hold,
-            )
+            try:
+                recorded = shipment.track(
+                    state,
+                    at=change.occurred_at,
+                    reason=change.raw.description or change.status.value,
+                    cod_collected=cod,
+                    pickup_point=change.raw.location or None,
+                    hold_until=change.occurred_at + self.pickup_hold,
+                )
+            except FourFlowsError as error:  # kept and flagged for a person, never a crash
+                refused.append(f"{change.raw.code}: not applied: {error}")
+                continue
             moved += recorded is not None
         records.write_record(_TRACKING, shipment.id, after.raw_events)
         ctx.uow.commit()
         flagged = [f"{e.raw.code}: {e.flag.value}" for e in after.flagged if e.flag is not None]
-        return _result(shipment, "moved" if moved else "unchanged", flagged)
+        return _result(shipment, "moved" if moved else "unchanged", [*flagged, *refused])
 
     def mark_picked_up(self, command: MarkPickedUp, ctx: Context) -> ShipmentResult:
         """The customer collected the parcel at the shop's own store."""

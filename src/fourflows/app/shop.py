@@ -16,6 +16,7 @@ shop also tells customers about their orders (`fourflows.app.notify`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from fourflows.adapters.fake_gateway import FakeGateway
@@ -128,6 +129,8 @@ class Shop:
         stock: StockStore | None = None,
         locations: Mapping[str, Address] | None = None,
         carriers: Sequence[Carrier] = (),
+        stock_hold: timedelta = timedelta(minutes=30),
+        pickup_hold: timedelta = timedelta(days=7),
     ) -> Shop:
         """A shop over an in-memory store; a `FakeGateway` on the same clock unless given one.
 
@@ -138,7 +141,8 @@ class Shop:
         (``en`` or ``zh_TW``). With a ``stock`` store, orders reserve stock
         when placed and are fulfilled from it (`fourflows.app.fulfilment`):
         ``locations`` gives each stock location's address, ``carriers`` the
-        carriers that collect from them.
+        carriers that collect from them; an unpaid order holds its stock for
+        ``stock_hold``, a parcel waits at the shop's own store for ``pickup_hold``.
         """
         if not isinstance(catalog, Catalog):
             raise InvalidInput(f"catalog must be a Catalog, not {catalog!r}")
@@ -159,7 +163,12 @@ class Shop:
             if shipping is None:
                 raise InvalidInput("a shop that ships from stock needs a shipping table")
             fulfilment = Fulfilment(
-                checkout=checkout, stock=stock, locations=locations or {}, carriers=carriers
+                checkout=checkout,
+                stock=stock,
+                locations=locations or {},
+                carriers=carriers,
+                hold=stock_hold,
+                pickup_hold=pickup_hold,
             )
             checkout.stock = fulfilment
             tables.append(fulfilment.policies())

@@ -463,8 +463,12 @@ class Shipment(Aggregate):
         at: datetime,
         cod_amount: Money | None = None,
         promise: DeliveryWindow | None = None,
+        pickup_point: str | None = None,
     ) -> Shipment:
         """Plan a shipment of ``items`` from ``location_id`` by ``service``.
+
+        ``pickup_point`` is where the customer collects, for a pickup
+        service, when it is known (the carrier's scan may name it later).
 
         ``cod_amount`` is the cash to collect on delivery: the service must
         offer cash on delivery, and the amount must be positive and within its
@@ -489,6 +493,7 @@ class Shipment(Aggregate):
             limits=service.limits,
             promise=promise,
             planned_at=at,
+            pickup_point=None if pickup_point is None else _text(pickup_point, "a pickup point"),
         )
         shipment._start(
             at=at,
@@ -640,7 +645,7 @@ class Shipment(Aggregate):
             self.attempts, self.outcome = attempt, reason
             return event
         if status == "ready_for_pickup":
-            point = _text(pickup_point, "a pickup point")
+            point = _text(pickup_point or self.pickup_point, "a pickup point")
             until = require_aware(hold_until, "hold_until")
             if until <= at:
                 raise InvalidInput(
