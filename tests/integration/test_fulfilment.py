@@ -23,6 +23,7 @@ from fourflows.commerce.catalog import Catalog, Product
 from fourflows.geo import Address
 from fourflows.logistics.carriers import RawTrackingEvent
 from fourflows.logistics.inventory import StockLocation, StockPolicy
+from fourflows.logistics.promise import BusinessCalendar, Origin
 from fourflows.logistics.shipping import ShippingTable
 from fourflows.tax import TaxTable
 
@@ -65,6 +66,9 @@ class World:
             stock=self.stock,
             locations=WAREHOUSES,
             carriers=[self.carrier],
+            origin=Origin(
+                id="tpe", timezone="Asia/Taipei", cutoff="14:00", calendar=BusinessCalendar("TW")
+            ),
         )
 
     def place(self, key: str = "p1", **fields: object) -> str:
@@ -114,6 +118,9 @@ def test_a_card_order_is_reserved_shipped_captured_and_delivered() -> None:
     assert world.shop.order(order_id).state == "delivered"
     again = world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
     assert again.outcome == "unchanged"  # the same scans again change nothing
+    # promised for 11-21..11-23 (Taipei), delivered 11-21 10:00 UTC: on time
+    record = world.shop.delivery_performance()
+    assert (record.measured, record.on_time) == (1, 1)
 
 
 def test_a_split_shipment_from_two_warehouses_captures_each_part() -> None:

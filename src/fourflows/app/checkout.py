@@ -140,6 +140,7 @@ from fourflows.errors import (
 )
 from fourflows.events import DomainEvent
 from fourflows.geo import Address
+from fourflows.logistics.promise import Origin
 from fourflows.logistics.shipping import ShippingTable
 from fourflows.money import Money, MoneyField, sum_money
 from fourflows.ports import KeyedRecords, UnitOfWork
@@ -708,6 +709,7 @@ class Checkout:
         confirm: Confirm | None = None,
         disputes: DisputeNotices | None = None,
         stock: StockHold | None = None,
+        origin: Origin | None = None,
     ) -> None:
         self.catalog = catalog
         self.tax = tax
@@ -718,6 +720,7 @@ class Checkout:
         self.confirm = confirm
         self.disputes = disputes
         self.stock = stock
+        self.origin = origin
 
     def handlers(self) -> dict[type[Command], Callable[[Any, Context], Any]]:
         """Every checkout command with its handler."""
@@ -853,6 +856,7 @@ class Checkout:
             ship_to=ship_to,
             service=command.service,
             cod=cod,
+            origin=self.origin if ship_to is not None else None,
         )
         order = Order.place(
             id=ctx.ids.next_id("order"),

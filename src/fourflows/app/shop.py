@@ -85,7 +85,8 @@ from fourflows.errors import InvalidInput, NotFound
 from fourflows.geo import Address
 from fourflows.logistics.carriers import Carrier
 from fourflows.logistics.inventory import StockStore
-from fourflows.logistics.shipment import Shipment
+from fourflows.logistics.promise import Origin
+from fourflows.logistics.shipment import DeliveryPerformance, Shipment, delivery_performance
 from fourflows.logistics.shipping import ShippingTable
 from fourflows.money import Money
 from fourflows.ports import Clock, EventPublisher, IdSource, Notifier
@@ -129,6 +130,7 @@ class Shop:
         stock: StockStore | None = None,
         locations: Mapping[str, Address] | None = None,
         carriers: Sequence[Carrier] = (),
+        origin: Origin | None = None,
         stock_hold: timedelta = timedelta(minutes=30),
         pickup_hold: timedelta = timedelta(days=7),
     ) -> Shop:
@@ -140,6 +142,8 @@ class Shop:
         ``notifier``, customers are told about their orders in ``locale``
         (``en`` or ``zh_TW``). With a ``stock`` store, orders reserve stock
         when placed and are fulfilled from it (`fourflows.app.fulfilment`):
+        With an ``origin`` (where and when orders ship), each order gets a
+        promised delivery window and each shipment is judged against it.
         ``locations`` gives each stock location's address, ``carriers`` the
         carriers that collect from them; an unpaid order holds its stock for
         ``stock_hold``, a parcel waits at the shop's own store for ``pickup_hold``.
@@ -156,6 +160,7 @@ class Shop:
             coupons=coupons,
             confirm=confirm,
             disputes=apply_dispute_notice,
+            origin=origin,
         )
         tables = [POLICIES]
         fulfilment = None
@@ -329,6 +334,11 @@ class Shop:
         """The committed shipment (a copy); `NotFound` if there is none."""
         with self.store.unit_of_work() as uow:
             return uow.repository(Shipment).get(shipment_id)
+
+    def delivery_performance(self) -> DeliveryPerformance:
+        """How many arrived shipments kept their promised delivery window, over all orders."""
+        shipments = [row for row in self.store.rows.values() if isinstance(row, Shipment)]
+        return delivery_performance(shipments)
 
     def shipments_of(self, order_id: str) -> tuple[Shipment, ...]:
         """The order's shipments, first planned first."""
