@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -61,6 +61,9 @@ __all__ = [
 ]
 
 A = TypeVar("A", bound="Aggregate")
+
+_new = object.__new__
+_SLOT: Any = type(vars(DomainEvent)["sequence"])  # a slot's member descriptor
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -269,10 +272,96 @@ def _engine_transitions(spec: MachineSpec[A], *, recording: bool) -> list[dict[s
     return moves
 
 
+_BASE_FIELDS = ("aggregate_id", "sequence", "occurred_at")
+
+_Setter = Callable[[DomainEvent, Any], None]
+
+
+def _slot_setter(kind: type[DomainEvent], name: str) -> _Setter | None:
+    """The ``__set__`` of the slot ``name`` of ``kind``, or ``None`` if it is no plain slot."""
+    for owner in kind.__mro__:
+        found: Any = vars(owner).get(name)
+        if found is not None:
+            return cast(_Setter, found.__set__) if type(found) is _SLOT else None
+    return None
+
+
+def _direct(kind: type[DomainEvent]) -> tuple[tuple[str, _Setter], ...] | None:
+    """How the kernel may fill in an event of ``kind`` directly, or ``None`` if it may not.
+
+    It may when ``kind`` is slotted and no field beyond the three every event
+    has converts, validates or sets itself on init, and the class adds no
+    init hook: the data then becomes the fields exactly as attrs' own
+    ``__init__`` would make them. Gives each data field's name and slot
+    setter. A caller constructing the event still gets every check.
+    """
+    if any(
+        getattr(kind, hook, None) is not None
+        for hook in ("__attrs_pre_init__", "__attrs_post_init__", "_attrs_cached_hash")
+    ):
+        return None
+    setters: list[tuple[str, _Setter]] = []
+    for field in attrs.fields(kind):
+        name = field.name
+        put = _slot_setter(kind, name)
+        if put is None or field.alias != name:
+            return None
+        if name in _BASE_FIELDS:
+            if put != _BASE_SETTERS[name]:
+                return None
+            continue
+        if not field.init or field.converter is not None or field.validator is not None:
+            return None
+        setters.append((name, put))
+    return tuple(setters)
+
+
+_DIRECT: dict[type[DomainEvent], tuple[tuple[str, _Setter], ...] | None] = {}
+_BASE_SETTERS: dict[str, _Setter] = {
+    name: cast(_Setter, vars(DomainEvent)[name].__set__) for name in _BASE_FIELDS
+}
+_set_id = _BASE_SETTERS["aggregate_id"]
+_set_sequence = _BASE_SETTERS["sequence"]
+_set_at = _BASE_SETTERS["occurred_at"]
+_UNKNOWN: tuple[tuple[str, _Setter], ...] = (("", _set_id),)  # never a real plan
+
+
 def _record(
     kind: type[DomainEvent], aggregate_id: str, sequence: int, at: datetime, data: Mapping[str, Any]
 ) -> DomainEvent:
-    """Build the event, turning a mismatch between ``data`` and its fields into `InvalidInput`."""
+    """Build the event, turning a mismatch between ``data`` and its fields into `InvalidInput`.
+
+    The kernel's own fast path: the aggregate's id (a non-empty string), the
+    sequence (the version plus one, at least 1) and a fixed-offset aware time
+    are checked here in a few comparisons, and an event type whose data fields
+    carry no checks of their own (`_direct`) is filled in slot by slot when
+    ``data`` names exactly its fields. Anything else, and every mistake, takes
+    attrs' ``__init__``, which raises the usual errors.
+    """
+    setters = _DIRECT.get(kind, _UNKNOWN)
+    if setters is _UNKNOWN:
+        setters = _DIRECT[kind] = _direct(kind)
+    if (
+        setters is not None
+        and len(data) == len(setters)
+        and type(at) is datetime
+        and type(at.tzinfo) is timezone
+        and type(aggregate_id) is str
+        and aggregate_id
+        and type(sequence) is int
+        and sequence >= 1
+    ):
+        made = _new(kind)
+        _set_id(made, aggregate_id)
+        _set_sequence(made, sequence)
+        _set_at(made, at)
+        try:
+            for name, put in setters:
+                put(made, data[name])
+        except KeyError:
+            pass  # data that does not name the fields: attrs' __init__ says what is wrong
+        else:
+            return made
     try:
         return kind(aggregate_id=aggregate_id, sequence=sequence, occurred_at=at, **data)
     except TypeError:
@@ -391,14 +480,28 @@ class StateMachine(Generic[A]):
     def _choose(
         self, aggregate: A, event: str, data: Mapping[str, Any], at: datetime
     ) -> Candidate[A]:
-        """The first candidate whose guards all pass (each guard must return exactly True)."""
+        """The first candidate whose guards all pass (each guard must return exactly True).
+
+        A guard changes nothing, so one that passed for an earlier candidate of
+        this move passes again: it is not asked twice.
+        """
         candidates = self._table.get((aggregate._state, event))
         if candidates is None:
             raise self._undeclared(aggregate, event)
-        for candidate in candidates:
+        if len(candidates) == 1:
+            candidate = candidates[0]
             for guard in candidate.guards:
                 if guard.check(aggregate, data, at) is not True:
+                    raise self._rejected(aggregate, event, candidates, data, at)
+            return candidate
+        passed: set[int] = set()
+        for candidate in candidates:
+            for guard in candidate.guards:
+                if id(guard) in passed:
+                    continue
+                if guard.check(aggregate, data, at) is not True:
                     break
+                passed.add(id(guard))
             else:
                 return candidate
         raise self._rejected(aggregate, event, candidates, data, at)

@@ -214,6 +214,10 @@ def _code_precision(code: str) -> Precision:
     return _sub_unit_precision(_currency(code).sub_unit)
 
 
+_MINOR_DIGITS: dict[moneyed.Currency, int] = {}
+"""The decimals of the minor unit of each currency met so far (a currency never changes)."""
+
+
 class Money(moneyed.Money):
     """An exact amount in one currency.
 
@@ -364,8 +368,18 @@ class Money(moneyed.Money):
 
     def get_amount_in_sub_unit(self) -> int:
         """The amount in minor units; raises `InvalidInput` unless it is a whole number of them."""
-        precision = Precision.minor_unit(self.currency)
-        return _whole_steps(self, precision)
+        currency = self.currency
+        digits = _MINOR_DIGITS.get(currency)
+        if digits is None:
+            precision = Precision.minor_unit(currency)
+            if len(_MINOR_DIGITS) < _KNOWN_LIMIT:
+                _MINOR_DIGITS[currency] = precision.exponent
+            return _whole_steps(self, precision)
+        # A minor unit is a step of 1 at 10 ** -digits: shifting the point is exact.
+        steps = self.amount.scaleb(digits, _CTX)
+        if steps != steps.to_integral_value():
+            return _whole_steps(self, Precision.minor_unit(currency))  # raises, worded
+        return int(steps)
 
     def to_json(self) -> dict[str, str]:
         """The JSON form: ``{"amount": "12.34", "currency": "TWD"}``."""
@@ -397,7 +411,9 @@ def _exact(amount: Decimal, currency: moneyed.Currency) -> Money:
     fourflows' own modules, with a Decimal from exact arithmetic on amounts.
     """
     value = object.__new__(Money)
-    value.__dict__.update(amount=amount, currency=currency)  # what moneyed.Money.__init__ sets
+    fields = value.__dict__  # what moneyed.Money.__init__ sets, stored directly
+    fields["amount"] = amount
+    fields["currency"] = currency
     return value
 
 

@@ -47,6 +47,7 @@ docstring for their rates and modes.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar
@@ -433,7 +434,8 @@ class TaxResult:
 
     ``lines`` come back in the order of the request. ``net``, ``tax`` and
     ``gross`` are the sums of the lines and shipping, and ``breakdown`` adds
-    them up per category and rate, so all of them agree by construction.
+    them up per category and rate, so all of them agree by construction;
+    the three totals are summed once, when the result is made.
     ``reverse_charge`` says the buyer accounts for the VAT; ``notes`` carry
     the wording an invoice must print. ``jurisdiction`` names the table or
     region whose rates applied, when the provider says.
@@ -457,23 +459,25 @@ class TaxResult:
             seen.add(line.key)
         if self.shipping is not None and self.shipping.net.code != self.currency:
             raise CurrencyMismatch(self.currency, self.shipping.net.code, "tax shipping")
+        # Summed once, now: every reader of a quote's tax and total then reads a kept value.
+        _ = self.net, self.tax, self.gross
 
     @property
     def all_lines(self) -> tuple[LineTax, ...]:
         """The lines, then shipping if there is any."""
         return self.lines if self.shipping is None else (*self.lines, self.shipping)
 
-    @property
+    @functools.cached_property
     def net(self) -> Money:
         """The net total: lines and shipping without tax."""
         return sum_money((line.net for line in self.all_lines), currency=self.currency)
 
-    @property
+    @functools.cached_property
     def tax(self) -> Money:
         """The total tax."""
         return sum_money((line.tax for line in self.all_lines), currency=self.currency)
 
-    @property
+    @functools.cached_property
     def gross(self) -> Money:
         """The gross total: what the buyer pays for lines and shipping."""
         return sum_money((line.gross for line in self.all_lines), currency=self.currency)

@@ -428,7 +428,20 @@ class PaymentTotals:
     @property
     def held(self) -> Money:
         """Authorised and not captured nor released: capturable plus captures in flight."""
-        return self.authorized - self.captured - self.released
+        authorized, captured, released = self.authorized, self.captured, self.released
+        currency = authorized.currency
+        if (
+            type(authorized) is Money
+            and type(captured) is Money
+            and type(released) is Money
+            and captured.currency is currency
+            and released.currency is currency
+        ):  # one currency, plain Money: the amounts subtract as decimals, into one new Money
+            left = _EXACT.subtract(
+                _EXACT.subtract(authorized.amount, captured.amount), released.amount
+            )
+            return _exact(left, currency)
+        return authorized - captured - released
 
     @property
     def open(self) -> bool:
@@ -700,7 +713,7 @@ def _why_late_authorization(payment: Payment, data: Mapping[str, Any], at: datet
 def _why_capture_fits(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     amount = _data_money(data, payment)
     capture_id = data.get("capture_id")
-    if capture_id in payment.captures:
+    if capture_id in payment._captures:
         return f"capture id {capture_id!r} is already used"
     capturable = payment._sums.capturable
     if amount.amount > capturable:
@@ -726,7 +739,7 @@ def _implied_limit(payment: Payment) -> Decimal:
 def _why_capture_confirms(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     amount = _data_money(data, payment)
     capture_id = data.get("capture_id")
-    known = payment.captures.get(capture_id) if isinstance(capture_id, str) else None
+    known = payment._captures.get(capture_id) if isinstance(capture_id, str) else None
     if known is not None:
         if known.status is not OperationStatus.REQUESTED:
             return f"capture {capture_id!r} already {known.status.value}"
@@ -750,7 +763,7 @@ def _why_capture_confirms(payment: Payment, data: Mapping[str, Any], at: datetim
 
 def _why_capture_in_flight(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     capture_id = data.get("capture_id")
-    known = payment.captures.get(capture_id) if isinstance(capture_id, str) else None
+    known = payment._captures.get(capture_id) if isinstance(capture_id, str) else None
     if known is None:
         return f"no capture {capture_id!r}"
     if known.status is not OperationStatus.REQUESTED:
@@ -794,7 +807,7 @@ def _why_action_lapsed(payment: Payment, data: Mapping[str, Any], at: datetime) 
 def _why_refund_fits(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     amount = _data_money(data, payment)
     refund_id = data.get("refund_id")
-    if refund_id in payment.refunds:
+    if refund_id in payment._refunds:
         return f"refund id {refund_id!r} is already used"
     sums = payment._sums
     if amount.amount > sums.refundable:
@@ -808,7 +821,7 @@ def _why_refund_fits(payment: Payment, data: Mapping[str, Any], at: datetime) ->
 
 def _why_refund_in_flight(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     refund_id = data.get("refund_id")
-    known = payment.refunds.get(refund_id) if isinstance(refund_id, str) else None
+    known = payment._refunds.get(refund_id) if isinstance(refund_id, str) else None
     if known is None:
         return f"no refund {refund_id!r}"
     if known.status is not OperationStatus.REQUESTED:
@@ -818,7 +831,7 @@ def _why_refund_in_flight(payment: Payment, data: Mapping[str, Any], at: datetim
 
 def _why_remittable(payment: Payment, data: Mapping[str, Any], at: datetime) -> str | None:
     capture_id = data.get("capture_id")
-    known = payment.captures.get(capture_id) if isinstance(capture_id, str) else None
+    known = payment._captures.get(capture_id) if isinstance(capture_id, str) else None
     if known is None or known.status is not OperationStatus.SUCCEEDED:
         return f"no collected capture {capture_id!r}"
     if known.remittance_ref is not None:
@@ -933,13 +946,13 @@ def _plan_authorize(payment: Payment, data: Mapping[str, Any]) -> dict[str, Any]
 
 def _plan_capture(payment: Payment, data: Mapping[str, Any]) -> dict[str, Any]:
     capture_id, amount = data["capture_id"], data["amount"]
-    known = payment.captures.get(capture_id)
+    known = payment._captures.get(capture_id)
     ref = data["provider_ref"]
     if known is not None:
         record = attrs.evolve(known, status=OperationStatus.SUCCEEDED, provider_ref=ref)
     else:
         record = CaptureRecord(amount, OperationStatus.SUCCEEDED, provider_ref=ref)
-    changes: dict[str, Any] = {"_captures": {**payment.captures, capture_id: record}}
+    changes: dict[str, Any] = {"_captures": {**payment._captures, capture_id: record}}
     held = payment.authorization
     if known is None and (held is None or not held.confirmed):
         sums = payment._sums
@@ -957,15 +970,15 @@ def _plan_capture(payment: Payment, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _plan_capture_request(payment: Payment, data: Mapping[str, Any]) -> dict[str, Any]:
     record = CaptureRecord(data["amount"], OperationStatus.REQUESTED)
-    return {"_captures": {**payment.captures, data["capture_id"]: record}}
+    return {"_captures": {**payment._captures, data["capture_id"]: record}}
 
 
 def _plan_capture_failure(payment: Payment, data: Mapping[str, Any]) -> dict[str, Any]:
     capture_id = data["capture_id"]
     record = attrs.evolve(
-        payment.captures[capture_id], status=OperationStatus.FAILED, reason=data["reason"]
+        payment._captures[capture_id], status=OperationStatus.FAILED, reason=data["reason"]
     )
-    return {"_captures": {**payment.captures, capture_id: record}}
+    return {"_captures": {**payment._captures, capture_id: record}}
 
 
 def _release_plan(cause: ReleaseCause) -> _Plan:
@@ -985,19 +998,19 @@ def _plan_nothing(payment: Payment, _: Mapping[str, Any]) -> dict[str, Any]:
 
 def _plan_refund_request(payment: Payment, data: Mapping[str, Any]) -> dict[str, Any]:
     record = RefundRecord(data["amount"], OperationStatus.REQUESTED)
-    return {"_refunds": {**payment.refunds, data["refund_id"]: record}}
+    return {"_refunds": {**payment._refunds, data["refund_id"]: record}}
 
 
 def _refund_outcome_plan(status: OperationStatus) -> _Plan:
     def plan(payment: Payment, data: Mapping[str, Any]) -> dict[str, Any]:
         refund_id = data["refund_id"]
         record = attrs.evolve(
-            payment.refunds[refund_id],
+            payment._refunds[refund_id],
             status=status,
             provider_ref=data.get("provider_ref"),
             reason=data.get("reason"),
         )
-        return {"_refunds": {**payment.refunds, refund_id: record}}
+        return {"_refunds": {**payment._refunds, refund_id: record}}
 
     return plan
 
@@ -1009,8 +1022,8 @@ _plan_refund_cancel = _refund_outcome_plan(OperationStatus.CANCELED)
 
 def _plan_remittance(payment: Payment, data: Mapping[str, Any]) -> dict[str, Any]:
     capture_id = data["capture_id"]
-    record = attrs.evolve(payment.captures[capture_id], remittance_ref=data["remittance_ref"])
-    return {"_captures": {**payment.captures, capture_id: record}}
+    record = attrs.evolve(payment._captures[capture_id], remittance_ref=data["remittance_ref"])
+    return {"_captures": {**payment._captures, capture_id: record}}
 
 
 # --- the machine -------------------------------------------------------------------------

@@ -85,7 +85,7 @@ from fourflows.geo import Address
 from fourflows.logistics.promise import DeliveryWindow
 from fourflows.logistics.shipping import ServiceKind
 from fourflows.machines import Guard, MachineSpec, StateMachine, Transition, register_machine
-from fourflows.money import Money, _exact, sum_money
+from fourflows.money import Money, _currency, _exact, sum_money
 from fourflows.tax import PriceMode
 
 __all__ = [
@@ -151,7 +151,7 @@ def _money(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def _monies(value: Iterable[Money]) -> tuple[Money, ...]:
-    return tuple(value)
+    return value if type(value) is tuple else tuple(value)
 
 
 # --- value types -------------------------------------------------------------------------------
@@ -408,22 +408,64 @@ def _moved(counts: LineCounts, **moved: int) -> LineCounts:
     shipment within the allocated ones, a delivery within the shipped ones):
     `attrs.evolve` would check all eight counts and six rules on every move.
     """
-    made: LineCounts = object.__new__(LineCounts)
-    put = object.__setattr__
-    put(made, "ordered", counts.ordered)
-    put(made, "allocated", counts.allocated)
-    put(made, "shipped", counts.shipped)
-    put(made, "delivered", counts.delivered)
-    put(made, "return_requested", counts.return_requested)
-    put(made, "returned", counts.returned)
-    put(made, "canceled", counts.canceled)
-    put(made, "written_off", counts.written_off)
-    for name, value in moved.items():  # a name that is not a count has no slot: AttributeError
-        put(made, name, value)
+    made: LineCounts = _new(LineCounts)
+    put = _COUNT_SETTERS
+    ordered, allocated, shipped, delivered, return_requested, returned, canceled, written_off = (
+        _COUNT_SLOTS
+    )
+    ordered(made, counts.ordered)
+    allocated(made, counts.allocated)
+    shipped(made, counts.shipped)
+    delivered(made, counts.delivered)
+    return_requested(made, counts.return_requested)
+    returned(made, counts.returned)
+    canceled(made, counts.canceled)
+    written_off(made, counts.written_off)
+    for name, value in moved.items():
+        if name not in put:
+            raise AttributeError(f"LineCounts has no count {name!r}")
+        put[name](made, value)
     return made
 
 
 _NOTHING_MOVED = LineCounts(ordered=0)
+
+
+_new = object.__new__
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The ``__set__`` of the slot ``name`` of the frozen, slotted ``cls`` (as attrs fills it)."""
+    setter: Callable[[Any, Any], None] = vars(cls)[name].__set__
+    return setter
+
+
+def _slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]]:
+    """Each field's slot setter: a copy made with them skips attrs' checks (and its setattr)."""
+    return {field.name: _slot_setter(cls, field.name) for field in attrs.fields(cls)}
+
+
+def _in_order(
+    setters: Mapping[str, Callable[[Any, Any], None]], *names: str
+) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of ``names``, which must be every field: a copy then misses none."""
+    if set(names) != set(setters) or len(names) != len(setters):
+        raise TypeError(f"the copy names {names}, the fields are {tuple(setters)}")
+    return tuple(setters[name] for name in names)
+
+
+_COUNT_SETTERS = _slot_setters(LineCounts)
+_COUNT_SLOTS = _in_order(
+    _COUNT_SETTERS,
+    "ordered",
+    "allocated",
+    "shipped",
+    "delivered",
+    "return_requested",
+    "returned",
+    "canceled",
+    "written_off",
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -499,22 +541,44 @@ class OrderLine:
             if mode is PriceMode.INCLUSIVE
             else tuple(a + t for a, t in zip(line.unit_amounts, line.unit_taxes, strict=True))
         )
-        return cls(
-            index=line.index,
-            sku=line.sku,
-            name=line.name,
-            list_price=line.list_price,
-            discount=line.discount,
-            unit_amounts=line.unit_amounts,
-            unit_taxes=line.unit_taxes,
-            unit_totals=totals,
-            tax_category=line.tax_category,
-            tax_rate=line.tax_rate,
-            net=line.net,
-            tax=line.tax,
-            gross=line.gross,
-            counts=_fresh_counts(line.quantity),
-        )
+        counts = _fresh_counts(line.quantity)
+        if cls is not OrderLine:
+            return cls(
+                index=line.index,
+                sku=line.sku,
+                name=line.name,
+                list_price=line.list_price,
+                discount=line.discount,
+                unit_amounts=line.unit_amounts,
+                unit_taxes=line.unit_taxes,
+                unit_totals=totals,
+                tax_category=line.tax_category,
+                tax_rate=line.tax_rate,
+                net=line.net,
+                tax=line.tax,
+                gross=line.gross,
+                counts=counts,
+            )
+        # What attrs' __init__ does (the three converters, then every check of the line),
+        # filling the slots directly.
+        made: OrderLine = _new(OrderLine)
+        put = _LINE_SETTERS
+        put["index"](made, line.index)
+        put["sku"](made, line.sku)
+        put["name"](made, line.name)
+        put["list_price"](made, line.list_price)
+        put["discount"](made, line.discount)
+        put["unit_amounts"](made, _monies(line.unit_amounts))
+        put["unit_taxes"](made, _monies(line.unit_taxes))
+        put["unit_totals"](made, _monies(totals))
+        put["tax_category"](made, line.tax_category)
+        put["tax_rate"](made, line.tax_rate)
+        put["net"](made, line.net)
+        put["tax"](made, line.tax)
+        put["gross"](made, line.gross)
+        put["counts"](made, counts)
+        made.__attrs_post_init__()
+        return made
 
     @property
     def quantity(self) -> int:
@@ -549,6 +613,26 @@ class OrderLine:
     def label(self) -> str:
         """``line 0 'TEE-M'``: how messages name the line."""
         return f"line {self.index} {self.sku!r}"
+
+
+_LINE_SETTERS = _slot_setters(OrderLine)
+_LINE_SLOTS = _in_order(
+    _LINE_SETTERS,
+    "index",
+    "sku",
+    "name",
+    "list_price",
+    "discount",
+    "unit_amounts",
+    "unit_taxes",
+    "unit_totals",
+    "tax_category",
+    "tax_rate",
+    "net",
+    "tax",
+    "gross",
+    "counts",
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -630,8 +714,8 @@ def _totals(
     # checks tie all its amounts to one currency, checked here against the order's).
     # The same as adding up each line's `open_amount`, `open_tax` and `open_total`.
     add, multiply = _EXACT.add, _EXACT.multiply
-    zero = Money(0, currency)
-    expected = zero.currency
+    expected = _currency(currency)
+    zero = _exact(_NOTHING, expected)
     subtotal = goods = tax = total = _NOTHING
     some_open = False
     for line in lines:
@@ -1412,7 +1496,8 @@ class Order(Aggregate):
             quote.tax_total,
             quote.total,
         )
-        if (totals.subtotal, totals.discount, totals.shipping, totals.tax, totals.total) != quoted:
+        worked_out = (totals.subtotal, totals.discount, totals.shipping, totals.tax, totals.total)
+        if not all(map(_same_money, worked_out, quoted)):
             raise InvalidInput(
                 f"the quote does not add up: its lines and shipping give {totals}, "
                 f"the quote says subtotal, discount, shipping, tax and total {quoted}"
@@ -2173,22 +2258,37 @@ def _recounted(line: OrderLine, counts: LineCounts) -> OrderLine:
     """
     if counts.ordered != line.counts.ordered:
         return attrs.evolve(line, counts=counts)
-    made: OrderLine = object.__new__(OrderLine)
-    put = object.__setattr__
-    put(made, "index", line.index)
-    put(made, "sku", line.sku)
-    put(made, "name", line.name)
-    put(made, "list_price", line.list_price)
-    put(made, "discount", line.discount)
-    put(made, "unit_amounts", line.unit_amounts)
-    put(made, "unit_taxes", line.unit_taxes)
-    put(made, "unit_totals", line.unit_totals)
-    put(made, "tax_category", line.tax_category)
-    put(made, "tax_rate", line.tax_rate)
-    put(made, "net", line.net)
-    put(made, "tax", line.tax)
-    put(made, "gross", line.gross)
-    put(made, "counts", counts)
+    made: OrderLine = _new(OrderLine)
+    (
+        index,
+        sku,
+        name,
+        list_price,
+        discount,
+        unit_amounts,
+        unit_taxes,
+        unit_totals,
+        tax_category,
+        tax_rate,
+        net,
+        tax,
+        gross,
+        counts_slot,
+    ) = _LINE_SLOTS
+    index(made, line.index)
+    sku(made, line.sku)
+    name(made, line.name)
+    list_price(made, line.list_price)
+    discount(made, line.discount)
+    unit_amounts(made, line.unit_amounts)
+    unit_taxes(made, line.unit_taxes)
+    unit_totals(made, line.unit_totals)
+    tax_category(made, line.tax_category)
+    tax_rate(made, line.tax_rate)
+    net(made, line.net)
+    tax(made, line.tax)
+    gross(made, line.gross)
+    counts_slot(made, counts)
     return made
 
 
@@ -2197,9 +2297,21 @@ def _replace(
 ) -> tuple[OrderLine, ...]:
     if not changes:
         return lines
-    return tuple(
-        _recounted(line, changes[line.index]) if line.index in changes else line for line in lines
-    )
+    replaced = list(lines)
+    for position, line in enumerate(lines):
+        counts = changes.get(line.index)
+        if counts is not None:
+            replaced[position] = _recounted(line, counts)
+    return tuple(replaced)
+
+
+def _same_money(ours: Money, given: object) -> bool:
+    """``ours == given``, read straight off the amounts when ``given`` is a plain `Money`."""
+    if type(given) is Money:
+        return ours.amount == given.amount and (
+            ours.currency is given.currency or ours.currency == given.currency
+        )
+    return bool(ours == given)
 
 
 def _show(items: Iterable[LineQuantity]) -> str:
