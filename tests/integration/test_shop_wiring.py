@@ -97,3 +97,24 @@ def test_money_a_dispute_holds_cannot_be_refunded_and_a_loss_counts_as_refunded(
     figures = shop.figures(placed.order_id)
     assert figures.refunded == twd(500)
     assert figures.kept == twd(780)
+
+
+def test_every_shop_keeps_balanced_books_that_agree_with_its_payments() -> None:
+    shop, _, _ = make_shop()
+    placed = shop.place_order(place())
+    assert placed.payment_id is not None
+    total = shop.order(placed.order_id).totals.total  # 1280
+    shop.capture_payment(
+        CapturePayment(idempotency_key="cap-1", payment_id=placed.payment_id, amount=total)
+    )
+    shop.refund_payment(
+        RefundPayment(
+            idempotency_key="r-1", payment_id=placed.payment_id, amount=twd(590), reason="return"
+        )
+    )
+    books = shop.trial_balance()
+    assert books.is_balanced
+    assert shop.reconcile() == ()
+    # the order's own books: the sale, the capture, the refund
+    assert shop.trial_balance(order_id=placed.order_id).is_balanced
+    assert len(shop.ledger().entries_for(order_id=placed.order_id)) >= 3

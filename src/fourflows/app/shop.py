@@ -16,12 +16,18 @@ shop also tells customers about their orders (`fourflows.app.notify`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fourflows.adapters.fake_gateway import FakeGateway
 from fourflows.adapters.fakes import SystemClock, UuidIds
 from fourflows.adapters.memory import MemoryStore
+from fourflows.app.accounting import (
+    Accounting,
+    RecordCodRemittance,
+    RecordGatewayFee,
+    reconcile_shop,
+)
 from fourflows.app.bootstrap import COMMAND_HANDLERS
 from fourflows.app.changes import (
     ChangeEffect,
@@ -76,6 +82,7 @@ from fourflows.app.messagebus import MessageBus
 from fourflows.app.notify import merge_policies, notification_policies
 from fourflows.cash.dispute import Dispute
 from fourflows.cash.gateway import GatewayNotification, PaymentGateway
+from fourflows.cash.ledger import ChartOfAccounts, Difference, JournalEntry, Ledger, TrialBalance
 from fourflows.cash.payment import Payment
 from fourflows.commerce.catalog import Catalog
 from fourflows.commerce.coupons import Coupon, CouponUsage
@@ -105,11 +112,13 @@ class Shop:
         store: MemoryStore,
         checkout: Checkout,
         fulfilment: Fulfilment | None = None,
+        accounting: Accounting | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
         self.checkout = checkout
         self.fulfilment = fulfilment
+        self.accounting = Accounting() if accounting is None else accounting
 
     @classmethod
     def in_memory(
@@ -133,6 +142,7 @@ class Shop:
         origin: Origin | None = None,
         stock_hold: timedelta = timedelta(minutes=30),
         pickup_hold: timedelta = timedelta(days=7),
+        chart: ChartOfAccounts | None = None,
     ) -> Shop:
         """A shop over an in-memory store; a `FakeGateway` on the same clock unless given one.
 
@@ -147,6 +157,8 @@ class Shop:
         ``locations`` gives each stock location's address, ``carriers`` the
         carriers that collect from them; an unpaid order holds its stock for
         ``stock_hold``, a parcel waits at the shop's own store for ``pickup_hold``.
+        Every movement of money is posted to the shop's double-entry ledger
+        (`fourflows.app.accounting`), on ``chart`` (the default chart unless given).
         """
         if not isinstance(catalog, Catalog):
             raise InvalidInput(f"catalog must be a Catalog, not {catalog!r}")
@@ -162,7 +174,8 @@ class Shop:
             disputes=apply_dispute_notice,
             origin=origin,
         )
-        tables = [POLICIES]
+        accounting = Accounting(chart)
+        tables = [POLICIES, accounting.policies()]
         fulfilment = None
         if stock is not None:
             if shipping is None:
@@ -190,11 +203,18 @@ class Shop:
                 **OrderChanges.for_checkout(checkout).handlers(),
                 **Disputes(gateway=checkout.gateway).handlers(),
                 **({} if fulfilment is None else fulfilment.handlers()),
+                **accounting.handlers(),
             },
             policies=merge_policies(*tables),
             publishers=publishers,
         )
-        return cls(bus=bus, store=store, checkout=checkout, fulfilment=fulfilment)
+        return cls(
+            bus=bus,
+            store=store,
+            checkout=checkout,
+            fulfilment=fulfilment,
+            accounting=accounting,
+        )
 
     @property
     def gateway(self) -> PaymentGateway:
@@ -328,7 +348,37 @@ class Shop:
         assert isinstance(result, ShipmentResult)
         return result
 
+    def record_gateway_fee(self, command: RecordGatewayFee) -> JournalEntry:
+        """Post the fee a payment provider charged on a payment."""
+        result = self.bus.handle(command)
+        assert isinstance(result, JournalEntry)
+        return result
+
+    def record_cod_remittance(self, command: RecordCodRemittance) -> Any:
+        """The carrier paid over the cash it collected on delivery (less its fee)."""
+        return self.bus.handle(command)
+
     # --- reading -----------------------------------------------------------------------------
+
+    def ledger(self) -> Ledger:
+        """The shop's double-entry ledger as committed."""
+        with self.store.unit_of_work() as uow:
+            return self.accounting.ledger(uow)
+
+    def trial_balance(
+        self,
+        *,
+        order_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> TrialBalance:
+        """Debits and credits per account (for one order, or a period ``start <= at < end``)."""
+        return self.ledger().trial_balance(order_id=order_id, start=start, end=end)
+
+    def reconcile(self) -> tuple[Difference, ...]:
+        """Where the ledger and the payments disagree; empty when the books are right."""
+        with self.store.unit_of_work() as uow:
+            return reconcile_shop(uow)
 
     def shipment(self, shipment_id: str) -> Shipment:
         """The committed shipment (a copy); `NotFound` if there is none."""
