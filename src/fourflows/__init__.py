@@ -12,17 +12,33 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
+from fourflows.adapters.fake_carrier import FakeCarrier
 from fourflows.adapters.fake_gateway import FakeGateway
-from fourflows.adapters.fakes import FixedClock, SequentialIds, SystemClock, UuidIds
+from fourflows.adapters.fakes import (
+    FixedClock,
+    RecordingNotifier,
+    SequentialIds,
+    SystemClock,
+    UuidIds,
+)
 from fourflows.adapters.memory import MemoryStore, RecordingPublisher
+from fourflows.adapters.stock import MemoryStockStore
 from fourflows.aggregates import Aggregate
 from fourflows.app.bootstrap import in_memory_bus
+from fourflows.app.changes import (
+    ConfirmOrderChange,
+    DeclineOrderChange,
+    PreviewOrderChange,
+    ProposeOrderChange,
+)
 from fourflows.app.checkout import (
     ApplyGatewayNotification,
     AuthorizePayment,
     CancelOrder,
     CapturePayment,
     ExpirePayments,
+    IssueStoreCredit,
+    LoadGiftCard,
     PlaceOrder,
     RefundOrder,
     RefundPayment,
@@ -31,10 +47,22 @@ from fourflows.app.checkout import (
     Tender,
 )
 from fourflows.app.commands import CancelRefund, Command, ConfirmRefund, FailRefund, RequestRefund
+from fourflows.app.disputes import AcceptDispute, MissDisputeDeadlines, SubmitDisputeEvidence
+from fourflows.app.fulfilment import (
+    AllocateOrder,
+    ExpireReservations,
+    MarkPickedUp,
+    PackShipment,
+    ShipShipment,
+    TrackShipment,
+)
 from fourflows.app.messagebus import MessageBus
 from fourflows.app.shop import Shop
 from fourflows.cash.dispute import Dispute
 from fourflows.cash.gateway import GatewayNotification, GatewayResult, PaymentGateway
+from fourflows.cash.invoices import CreditNote, Invoice
+from fourflows.cash.ledger import ChartOfAccounts, Ledger
+from fourflows.cash.marketplace import Marketplace, Seller
 from fourflows.cash.payment import Payment, PaymentMethod
 from fourflows.cash.refund import Refund
 from fourflows.commerce.cart import Cart, CartLine, Channel, Customer, PricingContext
@@ -55,6 +83,7 @@ from fourflows.commerce.promotions import (
     SpendTier,
     apply_promotions,
 )
+from fourflows.commerce.quotes import Buyer, PaymentTerms, PriceList, SalesQuote
 from fourflows.errors import (
     CarrierUnavailable,
     ConcurrencyConflict,
@@ -74,6 +103,7 @@ from fourflows.errors import (
 )
 from fourflows.events import DomainEvent, Flow, domain_event, event_type, event_types
 from fourflows.geo import Address
+from fourflows.logistics.inventory import StockLocation, StockPolicy
 from fourflows.logistics.promise import BusinessCalendar, DeliveryWindow, Origin, promise_window
 from fourflows.logistics.shipment import (
     Shipment,
@@ -112,13 +142,16 @@ from fourflows.money import (
 from fourflows.tax import PriceMode, TaxProvider, TaxRounding, TaxTable
 
 __all__ = [
+    "AcceptDispute",
     "Address",
     "Aggregate",
+    "AllocateOrder",
     "ApplyGatewayNotification",
     "AuthorizePayment",
     "BundlePrice",
     "BusinessCalendar",
     "BuyXGetY",
+    "Buyer",
     "CancelOrder",
     "CancelRefund",
     "CapturePayment",
@@ -127,19 +160,25 @@ __all__ = [
     "CartLine",
     "Catalog",
     "Channel",
+    "ChartOfAccounts",
     "Clearance",
     "Command",
     "ConcurrencyConflict",
+    "ConfirmOrderChange",
     "ConfirmRefund",
     "Coupon",
     "CouponUsage",
+    "CreditNote",
     "CurrencyMismatch",
     "Customer",
+    "DeclineOrderChange",
     "DeliveryWindow",
     "Dispute",
     "DomainEvent",
     "ExpirePayments",
+    "ExpireReservations",
     "FailRefund",
+    "FakeCarrier",
     "FakeGateway",
     "FixedAmountOff",
     "FixedClock",
@@ -161,9 +200,17 @@ __all__ = [
     "InsufficientStock",
     "InvalidInput",
     "InvalidTransition",
+    "Invoice",
+    "IssueStoreCredit",
+    "Ledger",
+    "LoadGiftCard",
     "MachineSpec",
+    "MarkPickedUp",
+    "Marketplace",
+    "MemoryStockStore",
     "MemoryStore",
     "MessageBus",
+    "MissDisputeDeadlines",
     "Money",
     "MoneyField",
     "NotEligible",
@@ -171,25 +218,34 @@ __all__ = [
     "Order",
     "OrderChange",
     "Origin",
+    "PackShipment",
     "Payment",
     "PaymentFigures",
     "PaymentGateway",
     "PaymentMethod",
+    "PaymentTerms",
     "PercentageOff",
     "PlaceOrder",
     "Precision",
+    "PreviewOrderChange",
+    "PriceList",
     "PriceMode",
     "PricingContext",
     "Product",
+    "ProposeOrderChange",
     "Quote",
     "QuoteLine",
+    "RecordingNotifier",
     "RecordingPublisher",
     "Refund",
     "RefundOrder",
     "RefundPayment",
     "RequestRefund",
     "Rounding",
+    "SalesQuote",
+    "Seller",
     "SequentialIds",
+    "ShipShipment",
     "ShipTo",
     "Shipment",
     "ShipmentItem",
@@ -200,12 +256,16 @@ __all__ = [
     "SpendThreshold",
     "SpendTier",
     "StateMachine",
+    "StockLocation",
+    "StockPolicy",
+    "SubmitDisputeEvidence",
     "SystemClock",
     "TaxProvider",
     "TaxRounding",
     "TaxServiceUnavailable",
     "TaxTable",
     "Tender",
+    "TrackShipment",
     "Transition",
     "UuidIds",
     "__version__",
