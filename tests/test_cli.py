@@ -73,6 +73,16 @@ def test_demo_reserves_ships_delivers_and_collects(capsys: pytest.CaptureFixture
     assert "cash collected 1310.00 TWD: order delivered, money paid" in section
 
 
+def test_demo_prints_the_books_of_its_orders(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "demo")
+    books = out.split("The books (金流)", 1)[1]
+    # the card capture waits in gateway clearing, the COD cash with the carrier: 1280 + 1310
+    assert "gateway_clearing                   1280.00" in books
+    assert "cod_in_transit                     1310.00" in books
+    assert "total                              2590.00       2590.00" in books
+    assert "balanced: True; ledger agrees with the payments: True" in books
+
+
 def test_import_lists_a_users_machines_too(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--import", "coupon_machine", "events")
     assert code == 0

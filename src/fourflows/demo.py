@@ -228,7 +228,7 @@ def _checkout(out: Out) -> None:
         out(f"    {how}: money {shop.payment_status(placed.order_id).value}")
 
 
-def _fulfilment(out: Out) -> None:
+def _fulfilment(out: Out) -> Shop:
     _heading(out, "Fulfilment (物流 + 金流): reserve, ship, deliver, collect")
     start = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
     clock = FixedClock(start)
@@ -288,6 +288,19 @@ def _fulfilment(out: Out) -> None:
             f"    {tracked.state} {arrived:%m-%d %H:%M} UTC{cash}: order "
             f"{shop.order(order_id).state}, money {shop.payment_status(order_id).value}"
         )
+    return shop
+
+
+def _books(out: Out, shop: Shop) -> None:
+    _heading(out, "The books (金流): every movement of money, in double entry")
+    out("  The trial balance after the two orders above:")
+    for line in shop.trial_balance().format().splitlines():
+        out(f"    {line}")
+    differences = shop.reconcile()
+    out(
+        f"  balanced: {shop.trial_balance().is_balanced}; ledger agrees with the payments: "
+        f"{not differences}"
+    )
 
 
 def run(out: Out = print) -> None:
@@ -299,5 +312,5 @@ def run(out: Out = print) -> None:
     _machines(out)
     _cash_flow(out)
     _checkout(out)
-    _fulfilment(out)
+    _books(out, _fulfilment(out))
     out("")
