@@ -80,6 +80,7 @@ from fourflows.app.fulfilment import (
 )
 from fourflows.app.messagebus import MessageBus
 from fourflows.app.notify import merge_policies, notification_policies
+from fourflows.app.settlement import RecordSettlement, Settlement
 from fourflows.cash.dispute import Dispute
 from fourflows.cash.gateway import GatewayNotification, PaymentGateway
 from fourflows.cash.ledger import ChartOfAccounts, Difference, JournalEntry, Ledger, TrialBalance
@@ -143,6 +144,7 @@ class Shop:
         stock_hold: timedelta = timedelta(minutes=30),
         pickup_hold: timedelta = timedelta(days=7),
         chart: ChartOfAccounts | None = None,
+        settlement: Settlement | None = None,
     ) -> Shop:
         """A shop over an in-memory store; a `FakeGateway` on the same clock unless given one.
 
@@ -159,6 +161,8 @@ class Shop:
         ``stock_hold``, a parcel waits at the shop's own store for ``pickup_hold``.
         Every movement of money is posted to the shop's double-entry ledger
         (`fourflows.app.accounting`), on ``chart`` (the default chart unless given).
+        With a ``settlement``, orders in other currencies are booked in its
+        currency at the rate frozen when they were placed (`fourflows.app.settlement`).
         """
         if not isinstance(catalog, Catalog):
             raise InvalidInput(f"catalog must be a Catalog, not {catalog!r}")
@@ -174,8 +178,13 @@ class Shop:
             disputes=apply_dispute_notice,
             origin=origin,
         )
+        if settlement is not None:
+            settlement = settlement.for_chart(chart)
+            chart = settlement.chart
         accounting = Accounting(chart)
         tables = [POLICIES, accounting.policies()]
+        if settlement is not None:
+            tables.append(settlement.policies())
         fulfilment = None
         if stock is not None:
             if shipping is None:
@@ -204,6 +213,7 @@ class Shop:
                 **Disputes(gateway=checkout.gateway).handlers(),
                 **({} if fulfilment is None else fulfilment.handlers()),
                 **accounting.handlers(),
+                **({} if settlement is None else settlement.handlers()),
             },
             policies=merge_policies(*tables),
             publishers=publishers,
@@ -350,6 +360,12 @@ class Shop:
 
     def record_gateway_fee(self, command: RecordGatewayFee) -> JournalEntry:
         """Post the fee a payment provider charged on a payment."""
+        result = self.bus.handle(command)
+        assert isinstance(result, JournalEntry)
+        return result
+
+    def record_settlement(self, command: RecordSettlement) -> JournalEntry:
+        """The provider paid out a capture in the settlement currency: post it and any FX gain."""
         result = self.bus.handle(command)
         assert isinstance(result, JournalEntry)
         return result
