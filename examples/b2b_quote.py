@@ -2,10 +2,15 @@
 
 A stationery shop quotes an office-supplies buyer at the prices of its price
 lists (its own, then its group's), the buyer accepts the quote under its
-purchase order, the quote becomes an order placed with `Order.place`, the
-order is invoiced with the buyer's business number and purchase order, and
+purchase order, the quote becomes an order on account placed with
+`Order.place` (approved for fulfilment before it is paid, and carrying the
+purchase order), the order is invoiced with the buyer's business number and
+purchase order, and
 the invoice is owed on net 30 terms: part is paid by bank transfer on time,
 the rest late, so the receivable is overdue for a while and then settled.
+
+The same sale through a shop's commands, with its ledger, is in
+``docs/how-to/b2b-quotes-and-terms.md`` (`fourflows.app.b2b`).
 
 Run it: ``python examples/b2b_quote.py``.
 """
@@ -17,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from fourflows import Money
 from fourflows.cash.invoices import Party, invoice_order
 from fourflows.commerce.catalog import Catalog, Product
-from fourflows.commerce.order import Order
+from fourflows.commerce.order import Order, PaymentPlan
 from fourflows.commerce.quotes import (
     Buyer,
     PaymentTerms,
@@ -90,8 +95,18 @@ def main() -> None:
     accepted_at = drafted_at + timedelta(days=3)
     quote.accept(at=accepted_at, purchase_order="PO-7781")
     frozen = quote.convert(order_id="SO-1001", at=accepted_at)
-    order = Order.place(id="SO-1001", quote=frozen, at=accepted_at)
-    print(f"order {order.id} placed from {quote.id} ({quote.state}): {order.totals.total}")
+    order = Order.place(
+        id="SO-1001",
+        quote=frozen,
+        at=accepted_at,
+        payment_plan=PaymentPlan.ON_ACCOUNT,
+        purchase_order=quote.purchase_order,
+    )
+    order.approve(at=accepted_at, note=f"on account, {quote.terms.label}")
+    print(
+        f"order {order.id} placed from {quote.id} ({quote.state}) under {order.purchase_order}: "
+        f"{order.totals.total}, {order.state} before payment"
+    )
 
     invoice = invoice_order(
         order,
@@ -99,7 +114,7 @@ def main() -> None:
         at=datetime(2026, 11, 30, 18, 0, tzinfo=UTC),  # 1 December, 02:00 in Taipei
         seller=Party(name="Paper Street Stationery", country="TW", tax_id="22099131"),
         buyer=buyer.party,
-        purchase_order=quote.purchase_order,
+        purchase_order=order.purchase_order,
     )
     owed = Receivable.for_invoice(invoice, quote.terms, timezone="Asia/Taipei")
     print(

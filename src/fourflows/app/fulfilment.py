@@ -496,7 +496,7 @@ class Fulfilment:
         """Policy: a shipment that left captures its share of the order's gateway payments."""
         shipment = ctx.uow.repository(Shipment).get(event.aggregate_id)
         order = ctx.uow.repository(Order).get(shipment.order_id)
-        if order.payment_plan is PaymentPlan.CASH_ON_DELIVERY:
+        if order.payment_plan.pays_later:  # collected at the door, or invoiced on terms
             return
         cards = [
             p

@@ -28,6 +28,7 @@ from fourflows.app.accounting import (
     RecordGatewayFee,
     reconcile_shop,
 )
+from fourflows.app.b2b import B2B, OverdueAccounts, receivable_of
 from fourflows.app.bootstrap import COMMAND_HANDLERS
 from fourflows.app.changes import (
     ChangeEffect,
@@ -89,6 +90,7 @@ from fourflows.commerce.catalog import Catalog
 from fourflows.commerce.coupons import Coupon, CouponUsage
 from fourflows.commerce.order import Order, PaymentFigures, PaymentStatus
 from fourflows.commerce.promotions import Promotion
+from fourflows.commerce.quotes import Receivable
 from fourflows.errors import InvalidInput, NotFound
 from fourflows.geo import Address
 from fourflows.logistics.carriers import Carrier
@@ -145,6 +147,7 @@ class Shop:
         pickup_hold: timedelta = timedelta(days=7),
         chart: ChartOfAccounts | None = None,
         settlement: Settlement | None = None,
+        b2b: B2B | None = None,
     ) -> Shop:
         """A shop over an in-memory store; a `FakeGateway` on the same clock unless given one.
 
@@ -163,6 +166,8 @@ class Shop:
         (`fourflows.app.accounting`), on ``chart`` (the default chart unless given).
         With a ``settlement``, orders in other currencies are booked in its
         currency at the rate frozen when they were placed (`fourflows.app.settlement`).
+        With ``b2b``, business customers get quotes, orders on account, invoices
+        and payment terms (`fourflows.app.b2b`).
         """
         if not isinstance(catalog, Catalog):
             raise InvalidInput(f"catalog must be a Catalog, not {catalog!r}")
@@ -198,6 +203,8 @@ class Shop:
                 pickup_hold=pickup_hold,
             )
             checkout.stock = fulfilment
+            if b2b is not None:
+                b2b.stock = fulfilment
             tables.append(fulfilment.policies())
         if notifier is not None:
             tables.append(notification_policies(notifier, locale=locale))
@@ -214,6 +221,7 @@ class Shop:
                 **({} if fulfilment is None else fulfilment.handlers()),
                 **accounting.handlers(),
                 **({} if settlement is None else settlement.handlers()),
+                **({} if b2b is None else b2b.handlers()),
             },
             policies=merge_policies(*tables),
             publishers=publishers,
@@ -400,6 +408,17 @@ class Shop:
         """The committed shipment (a copy); `NotFound` if there is none."""
         with self.store.unit_of_work() as uow:
             return uow.repository(Shipment).get(shipment_id)
+
+    def receivable(self, order_id: str) -> Receivable | None:
+        """What a business customer owes on an order sold on account, if it was invoiced."""
+        with self.store.unit_of_work() as uow:
+            return receivable_of(uow, order_id)
+
+    def overdue_accounts(self, at: datetime) -> tuple[Receivable, ...]:
+        """Receivables past their due date at ``at``, longest overdue first."""
+        result = self.bus.handle(OverdueAccounts(at=at))
+        assert isinstance(result, tuple)
+        return result
 
     def delivery_performance(self) -> DeliveryPerformance:
         """How many arrived shipments kept their promised delivery window, over all orders."""

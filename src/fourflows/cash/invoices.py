@@ -533,7 +533,7 @@ class Invoice:
     (`is_b2b`). ``carrier`` (載具) and ``donation_code`` (愛心碼) are for
     consumer invoices: one or the other, and no donation on a B2B invoice.
     ``shipment_id`` names the shipment it invoices, if issued per shipment;
-    ``purchase_order`` is the buyer's purchase-order reference.
+    ``purchase_order`` is the buyer's purchase-order reference (by default the order's).
     """
 
     number: str = attrs.field(converter=_invoice_number)
@@ -1122,7 +1122,7 @@ def invoice_items(
         lines=lines,
         carrier=carrier,
         donation_code=donation_code,
-        purchase_order=purchase_order,
+        purchase_order=order.purchase_order if purchase_order is None else purchase_order,
         shipment_id=shipment_id,
     )
 

@@ -13,7 +13,8 @@ event           from                                     to                   re
 (placed)        -                                        pending_payment      OrderPlaced
 pay             pending_payment                          awaiting_fulfilment  OrderPaid
 pay             on_hold [held before payment]            on_hold              OrderPaid
-approve         pending_payment [cash on delivery]       awaiting_fulfilment  OrderApproved
+approve         pending_payment [cash on delivery or     awaiting_fulfilment  OrderApproved
+                on account]
 hold            pending_payment, awaiting_fulfilment,    on_hold              OrderHeld
                 partially_shipped
 release         on_hold                                  the state it left    OrderReleased
@@ -164,10 +165,19 @@ class PaymentPlan(enum.Enum):
     wallet, store credit, and paying at the counter in a store.
     ``CASH_ON_DELIVERY``: paid when the goods are handed over (貨到付款,
     取貨付款): the shop approves the order and fulfils it unpaid.
+    ``ON_ACCOUNT``: invoiced, and paid later on the buyer's payment terms
+    (net 30, 月結), usually by bank transfer: a business buyer's order, which
+    the shop approves and fulfils unpaid, like cash on delivery.
     """
 
     PREPAID = "prepaid"
     CASH_ON_DELIVERY = "cash_on_delivery"
+    ON_ACCOUNT = "on_account"
+
+    @property
+    def pays_later(self) -> bool:
+        """Whether the order is approved for fulfilment before it is paid."""
+        return self is not PaymentPlan.PREPAID
 
 
 def _plan(value: object) -> PaymentPlan:
@@ -178,6 +188,16 @@ def _plan(value: object) -> PaymentPlan:
     except ValueError:
         allowed = ", ".join(plan.value for plan in PaymentPlan)
         raise InvalidInput(f"unknown payment plan {value!r}; allowed: {allowed}") from None
+
+
+def _purchase_order(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(
+            f"a purchase-order reference must be non-empty text or None, not {value!r}"
+        )
+    return value.strip()
 
 
 def _channel(value: object) -> Channel:
@@ -886,7 +906,10 @@ class ChangePreview:
 @domain_event(Flow.COMMERCE)
 @attrs.frozen(kw_only=True)
 class OrderPlaced(DomainEvent):
-    """An order was placed from a priced quote and awaits payment or approval."""
+    """An order was placed from a priced quote and awaits payment or approval.
+
+    ``purchase_order`` is the business buyer's purchase-order reference, if any.
+    """
 
     customer_id: str | None
     channel: str
@@ -900,6 +923,7 @@ class OrderPlaced(DomainEvent):
     tax: Money
     total: Money
     coupon_codes: tuple[str, ...]
+    purchase_order: str | None = None
 
 
 @domain_event(Flow.COMMERCE)
@@ -916,7 +940,7 @@ class OrderPaid(DomainEvent):
 @domain_event(Flow.COMMERCE)
 @attrs.frozen(kw_only=True)
 class OrderApproved(DomainEvent):
-    """A cash-on-delivery order was approved for fulfilment before payment."""
+    """A cash-on-delivery or on-account order was approved for fulfilment before payment."""
 
     note: str
 
@@ -1098,8 +1122,8 @@ def _held_from(state: str) -> Callable[[Order, Mapping[str, Any], datetime], boo
     return check
 
 
-def _cash_on_delivery(order: Order, _: Mapping[str, Any], _at: datetime) -> bool:
-    return order.payment_plan is PaymentPlan.CASH_ON_DELIVERY
+def _pays_later(order: Order, _: Mapping[str, Any], _at: datetime) -> bool:
+    return order.payment_plan.pays_later
 
 
 def _added(data: Mapping[str, Any]) -> dict[int, int]:
@@ -1216,7 +1240,11 @@ _HELD_SHIPPING = Guard(
     _held_from("partially_shipped"),
     "it was held while partially shipped",
 )
-_COD = Guard("cash_on_delivery", _cash_on_delivery, "the order is paid cash on delivery")
+_COD = Guard(
+    "cash_on_delivery_or_on_account",
+    _pays_later,
+    "the order is paid cash on delivery or on account (after fulfilment)",
+)
 _ALL_SHIPPED = Guard("ships_every_unit", _ships_every_unit, "every open unit has then shipped")
 _SOME_TO_SHIP = Guard(
     "leaves_units_to_ship", _leaves_units_to_ship, "some open units are still to ship"
@@ -1412,6 +1440,7 @@ class Order(Aggregate):
     shipping_address: Address | None
     billing_address: Address | None = None
     coupon_codes: tuple[str, ...] = ()
+    purchase_order: str | None = None
     held_from: str | None = None
     hold_reason: str | None = None
     cancel_reason: str | None = None
@@ -1442,6 +1471,7 @@ class Order(Aggregate):
         shipping_address: Address | None = None,
         billing_address: Address | None = None,
         payment_plan: PaymentPlan | str = PaymentPlan.PREPAID,
+        purchase_order: str | None = None,
     ) -> Order:
         """Place an order from ``quote``, recording `OrderPlaced`.
 
@@ -1452,7 +1482,8 @@ class Order(Aggregate):
         the store channel (the customer carries the goods out); a web or app
         order collected in a shop uses a pickup service such as ``store``.
         A cash-on-delivery order needs an option quoted with ``cod=True`` or
-        a store pickup.
+        a store pickup. ``purchase_order`` is a business buyer's
+        purchase-order reference (non-empty text), kept for its invoice.
         """
         require_aware(at, "at")
         if not isinstance(quote, Quote):
@@ -1477,6 +1508,7 @@ class Order(Aggregate):
                 f"{shipping_address!r}; price the cart for the address it ships to"
             )
         plan = _plan(payment_plan)
+        reference = _purchase_order(purchase_order)
         lines = tuple(OrderLine.from_quote(line, quote.mode) for line in quote.lines)
         shipping = OrderShipping.from_quote(quote)
         if shipping is None and sold_in is not Channel.STORE:
@@ -1515,6 +1547,7 @@ class Order(Aggregate):
             shipping_address=shipping_address,
             billing_address=billing_address,
             coupon_codes=tuple(quote.promotions.applied_coupons),
+            purchase_order=reference,
         )
         order._kept_totals = (lines, shipping, totals)
         order._start(
@@ -1540,6 +1573,7 @@ class Order(Aggregate):
             tax=totals.tax,
             total=totals.total,
             coupon_codes=order.coupon_codes,
+            purchase_order=reference,
         )
         return order
 
@@ -1646,7 +1680,7 @@ class Order(Aggregate):
         return event
 
     def approve(self, *, at: datetime, note: str = "") -> DomainEvent | None:
-        """Approve a cash-on-delivery order for fulfilment before it is paid.
+        """Approve a cash-on-delivery or on-account order for fulfilment before it is paid.
 
         Approving again once it awaits fulfilment changes nothing. A held
         order is released first: approval is the shop's decision, not a
@@ -1655,7 +1689,7 @@ class Order(Aggregate):
         require_aware(at, "at")
         if not isinstance(note, str):
             raise InvalidInput(f"an approval note must be a string, not {note!r}")
-        if self.payment_plan is PaymentPlan.CASH_ON_DELIVERY and (
+        if self.payment_plan.pays_later and (
             self.state in _PAID_STATES or (self.state == "on_hold" and not self.awaiting_payment)
         ):
             return None

@@ -433,6 +433,54 @@ class TestCashOnDelivery:
         assert order.state == "pending_payment"
 
 
+class TestOnAccount:
+    """A business buyer's order, invoiced and paid later on terms (net 30 and the like)."""
+
+    def test_an_order_on_account_is_approved_and_fulfilled_unpaid(self) -> None:
+        # no COD quote is needed: the buyer pays the invoice later, by bank transfer
+        order = placed(payment_plan="on_account", purchase_order=" PO-7781 ")
+        assert order.payment_plan is PaymentPlan.ON_ACCOUNT
+        assert order.purchase_order == "PO-7781"
+        event = order.approve(at=AT, note="net 30")
+        assert isinstance(event, OrderApproved)
+        assert order.state == "awaiting_fulfilment"
+        assert order.payment_status(NOTHING) is PaymentStatus.UNPAID
+        assert order.approve(at=LATER) is None  # a repeat changes nothing
+        assert order.version == 2
+
+    def test_the_placed_event_carries_the_plan_and_purchase_order(self) -> None:
+        order = placed(payment_plan=PaymentPlan.ON_ACCOUNT, purchase_order="PO-7781")
+        (event,) = order.pending_events
+        assert isinstance(event, OrderPlaced)
+        assert (event.payment_plan, event.purchase_order) == ("on_account", "PO-7781")
+
+    def test_a_prepaid_order_has_no_purchase_order_unless_given(self) -> None:
+        order = placed()
+        (event,) = order.pending_events
+        assert isinstance(event, OrderPlaced)
+        assert order.purchase_order is None
+        assert event.purchase_order is None
+
+    def test_partial_transfers_then_full_payment_show_in_the_payment_status(self) -> None:
+        # total 1530: 1000 then 530 received by bank transfer, captured by the shop
+        order = placed(payment_plan="on_account")
+        order.approve(at=AT)
+        part = PaymentFigures.of("TWD", captured="1000")
+        assert order.payment_status(part) is PaymentStatus.PARTIALLY_PAID
+        full = PaymentFigures.of("TWD", captured="1530")
+        assert order.payment_status(full) is PaymentStatus.PAID
+        assert order.mark_paid(full, at=LATER) is None  # approved already: nothing to move
+
+    @pytest.mark.parametrize("reference", ["", "   ", 7781])
+    def test_a_bad_purchase_order_is_refused(self, reference: object) -> None:
+        with pytest.raises(InvalidInput, match="purchase-order reference"):
+            placed(payment_plan="on_account", purchase_order=reference)
+
+    def test_an_unknown_plan_lists_on_account_among_the_allowed(self) -> None:
+        with pytest.raises(InvalidInput, match="on_account"):
+            placed(payment_plan="net_30")
+
+
 class TestCancel:
     def test_cancel_after_capture_refunds_and_releases_stock(self) -> None:
         order = paid(PaymentFigures.of("TWD", captured="1530"))
