@@ -1,14 +1,16 @@
 """The shop's ledger: every movement of money as a balanced journal entry.
 
 A shop is wired with `Accounting`: its policies post each sale, capture,
-refund and cash-on-delivery remittance to one double-entry ledger. Three
-things happen:
+refund, cash-on-delivery remittance, order change and lost dispute to one
+double-entry ledger. Four things happen:
 
 1. a card order with home delivery is captured; the gateway keeps its fee;
    one of the two T-shirts comes back and is refunded;
 2. a cash-on-delivery order is collected by the carrier, who later pays the
    cash over less its collection fee;
-3. the journal and the trial balance are printed, and the ledger is checked:
+3. a card order is captured, then the customer's bank disputes part of it
+   and the shop gives in: the chargeback is posted like a refund;
+4. the journal and the trial balance are printed, and the ledger is checked:
    it balances, and it agrees with the payments (reconciliation).
 
 Run it: ``python examples/ledger.py``.
@@ -33,10 +35,16 @@ from fourflows.app.accounting import (
 from fourflows.app.bootstrap import COMMAND_HANDLERS
 from fourflows.app.changes import OrderChanges
 from fourflows.app.checkout import POLICIES, CapturePayment, Checkout, PlaceOrder, RefundPayment
-from fourflows.app.disputes import Disputes, apply_dispute_notice
+from fourflows.app.disputes import (
+    AcceptDispute,
+    ApplyDisputeNotification,
+    Disputes,
+    apply_dispute_notice,
+)
 from fourflows.app.messagebus import MessageBus
 from fourflows.app.notify import merge_policies
 from fourflows.app.shop import Shop
+from fourflows.cash.gateway import DisputeReason
 from fourflows.cash.ledger import Ledger
 from fourflows.commerce.catalog import Catalog, Product
 from fourflows.commerce.promotions import Promotion
@@ -108,7 +116,7 @@ def print_journal(book: Ledger) -> None:
 
 
 def main() -> None:
-    """Run the three cases and print the books."""
+    """Run the cases and print the books."""
     clock = FixedClock(datetime(2026, 11, 20, 4, 0, tzinfo=UTC))
     shop = shop_with_ledger(clock)
 
@@ -157,7 +165,34 @@ def main() -> None:
         )
     )
 
-    # 3. The books.
+    # 3. A card order of one T-shirt (590 + 100 delivery = 690), captured; the customer's
+    #    bank disputes 300 of it and the shop accepts: the bank takes the 300 back.
+    disputed = shop.place_order(
+        PlaceOrder(idempotency_key="card-2", items={"TEE-M": 1}, ship_to=TAIPEI, service="home")
+    )
+    assert disputed.payment_id is not None
+    shop.capture_payment(
+        CapturePayment(
+            idempotency_key="ship-card-2",
+            payment_id=disputed.payment_id,
+            amount=Money("690", "TWD"),
+        )
+    )
+    gateway = shop.checkout.gateway
+    assert isinstance(gateway, FakeGateway)
+    gateway.take_notifications()  # what the shop already applied
+    opened = gateway.open_dispute(
+        disputed.payment_id, amount=Money("300", "TWD"), reason=DisputeReason.FRAUDULENT
+    )
+    assert opened.dispute_id is not None
+    for notice in gateway.take_notifications():
+        payload = notice.to_payload()
+        shop.handle(
+            ApplyDisputeNotification(body=payload.body.decode("utf-8"), headers=payload.headers)
+        )
+    shop.handle(AcceptDispute(idempotency_key="give-in-1", dispute_id=opened.dispute_id))
+
+    # 4. The books.
     book = ledger(shop)
     print_journal(book)
     print()
@@ -167,8 +202,10 @@ def main() -> None:
         differences = reconcile_shop(uow)
     assert trial.is_balanced
     assert differences == (), differences
-    # What the shop holds: card money at the gateway 1,280 - 36 - 590 = 654, cash 720 - 20 = 700.
-    assert trial.balance("gateway_clearing", "TWD") == Money("654", "TWD")
+    # What the shop holds: card money at the gateway 1,280 - 36 - 590 = 654 from the first
+    # order and 690 - 300 = 390 from the disputed one, 1,044 in all; cash 720 - 20 = 700.
+    assert trial.balance("gateway_clearing", "TWD") == Money("1044", "TWD")
+    assert trial.balance("refunds", "TWD") == Money("890", "TWD")  # 590 refunded + 300 taken
     assert trial.balance("cash", "TWD") == Money("700", "TWD")
     print("\nbalanced, and the ledger agrees with every payment")
 

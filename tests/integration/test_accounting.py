@@ -7,12 +7,15 @@ Taiwanese prices include 5 % tax, rounded to whole dollars; the T-shirt is
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from fourflows import Money
-from fourflows.adapters.fakes import FixedClock
+from fourflows.adapters.fake_carrier import FakeCarrier, Timeline
+from fourflows.adapters.fake_gateway import FakeGateway
+from fourflows.adapters.fakes import FixedClock, SequentialIds
+from fourflows.adapters.stock import MemoryStockStore
 from fourflows.app.accounting import (
     Accounting,
     RecordCodRemittance,
@@ -21,6 +24,7 @@ from fourflows.app.accounting import (
     reconcile_shop,
     sale_id,
 )
+from fourflows.app.changes import ConfirmOrderChange, ProposeOrderChange
 from fourflows.app.checkout import (
     CancelOrder,
     CapturePayment,
@@ -29,10 +33,14 @@ from fourflows.app.checkout import (
     PlaceOrder,
     RefundOrder,
     RefundPayment,
+    ShopResult,
     Tender,
 )
+from fourflows.app.disputes import AcceptDispute, ApplyDisputeNotification
+from fourflows.app.fulfilment import PackShipment, ShipShipment, TrackShipment
 from fourflows.app.messagebus import Policy
 from fourflows.app.shop import Shop
+from fourflows.cash.gateway import DisputeReason
 from fourflows.cash.ledger import (
     ChartOfAccounts,
     Difference,
@@ -41,10 +49,15 @@ from fourflows.cash.ledger import (
     SettlementKind,
 )
 from fourflows.cash.payment import PaymentRefunded
+from fourflows.commerce.catalog import Catalog
 from fourflows.commerce.promotions import PercentageOff
 from fourflows.errors import CurrencyMismatch, IdempotencyConflict, InvalidInput, NotFound
 from fourflows.events import DomainEvent
-from ledger import TAIPEI, ledger, shop_with_ledger
+from fourflows.geo import Address
+from fourflows.logistics.inventory import StockLocation, StockPolicy
+from fourflows.logistics.shipping import ShippingTable
+from fourflows.tax import TaxTable
+from ledger import TAIPEI, TEE, ledger, shop_with_ledger
 
 AT = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 
@@ -464,3 +477,276 @@ def test_canceling_releases_the_authorisation_and_cod_holds_nothing() -> None:
     assert settled.released == (twd(1280),)
     with pytest.raises(NotFound):
         book.entry(authorization_id(cod_payment))
+
+
+# --- order changes, disputes, returned parcels, late captures ---------------------------------
+
+
+def change(shop: Shop, order_id: str, change_id: str = "ch-1", **asked: object) -> str:
+    """Propose and confirm a change; return the confirmation's outcome."""
+    shop.handle(
+        ProposeOrderChange(
+            idempotency_key=f"propose-{change_id}",
+            order_id=order_id,
+            change_id=change_id,
+            **asked,
+        )
+    )
+    result = shop.handle(
+        ConfirmOrderChange(
+            idempotency_key=f"confirm-{change_id}", order_id=order_id, change_id=change_id
+        )
+    )
+    assert isinstance(result, ShopResult)
+    return result.outcome
+
+
+def test_a_change_after_capture_trues_up_the_sale_and_keeps_its_refund_out_of_refunds() -> None:
+    shop, _ = make()
+    order_id, payment_id = card_order(shop)
+    shop.capture_payment(
+        CapturePayment(idempotency_key="ship", payment_id=payment_id, amount=twd(1280))
+    )
+    assert change(shop, order_id, quantities={"TEE-M": 1}) == "confirmed"
+    book = ledger(shop)
+    # One T-shirt: 590 with tax 590 - 590 / 1.05 = 28.10 -> 28, so revenue 562; delivery
+    # stays 95 + 5. The sale was 1,124 + 95 + 61 = 1,280: revenue down 1,124 - 562 = 562,
+    # tax down 61 - 33 = 28, the customer owes 1,280 - 690 = 590 less.
+    assert lines(book.entry(f"{order_id}/sale/change/ch-1")) == [
+        ("sales_revenue", "debit", twd(562)),
+        ("tax_payable", "debit", twd(28)),
+        ("customer_receivable", "credit", twd(590)),
+    ]
+    # The 590 was captured, so the change refunded it: a repayment, not a return.
+    assert lines(book.entry(f"{payment_id}/refund/confirm-ch-1:{payment_id}:refund")) == [
+        ("refunds", "debit", twd(590)),
+        ("gateway_clearing", "credit", twd(590)),
+    ]
+    given_back = book.entry(f"{order_id}/sale/change/ch-1/given-back")
+    assert lines(given_back) == [
+        ("customer_receivable", "debit", twd(590)),
+        ("refunds", "credit", twd(590)),
+    ]
+    assert given_back.payment_id is None  # reconciliation still reads the refund entry
+    assert book.balance("customer_receivable", "TWD", order_id=order_id) == twd(0)
+    assert book.balance("refunds", "TWD") == twd(0)  # nothing was returned
+    assert book.balance("sales_revenue", "TWD") == twd(562)  # 1,124 - 562
+    assert book.balance("tax_payable", "TWD") == twd(33)  # 28 + 5: what the order now bears
+    assert book.balance("gateway_clearing", "TWD") == twd(690)
+    assert differences(shop) == ()
+
+
+def test_a_change_before_capture_is_settled_by_the_hold() -> None:
+    shop, _ = make()
+    order_id, payment_id = card_order(shop)
+    assert change(shop, order_id, quantities={"TEE-M": 1}) == "confirmed"
+    book = ledger(shop)
+    # Same true-up as above; the hold of 1,280 is captured for 690 and the rest voided,
+    # so no money goes back and nothing is given back.
+    assert lines(book.entry(f"{order_id}/sale/change/ch-1")) == [
+        ("sales_revenue", "debit", twd(562)),
+        ("tax_payable", "debit", twd(28)),
+        ("customer_receivable", "credit", twd(590)),
+    ]
+    with pytest.raises(NotFound):
+        book.entry(f"{order_id}/sale/change/ch-1/given-back")
+    assert lines(book.entry(f"{payment_id}/capture/confirm-ch-1:{payment_id}:capture")) == [
+        ("gateway_clearing", "debit", twd(690)),
+        ("customer_receivable", "credit", twd(690)),
+    ]
+    assert book.balance("customer_receivable", "TWD", order_id=order_id) == twd(0)
+    assert book.pending_entries() == ()  # the hold was released by the void
+    assert differences(shop) == ()
+
+
+def test_a_dearer_address_adds_shipping_revenue_and_the_extra_payment_owes_it() -> None:
+    shop, _ = make()
+    order_id, payment_id = card_order(shop)
+    shop.capture_payment(
+        CapturePayment(idempotency_key="ship", payment_id=payment_id, amount=twd(1280))
+    )
+    penghu = {"country": "TW", "city": "Magong", "postal_code": "880"}
+    assert change(shop, order_id, ship_to=penghu) == "confirmed"
+    book = ledger(shop)
+    # Home delivery to the islands costs 100 more: 200 with tax 200 - 200 / 1.05 = 9.52
+    # -> 10, so shipping 190 (was 95) and tax 56 + 10 = 66 (was 61).
+    assert lines(book.entry(f"{order_id}/sale/change/ch-1")) == [
+        ("customer_receivable", "debit", twd(100)),
+        ("shipping_revenue", "credit", twd(95)),
+        ("tax_payable", "credit", twd(5)),
+    ]
+    # The extra payment of 100 is only authorised: the receivable holds it until captured.
+    assert book.balance("customer_receivable", "TWD", order_id=order_id) == twd(100)
+    (extra,) = [p for p in shop.payments_of(order_id) if p.id != payment_id]
+    shop.capture_payment(
+        CapturePayment(idempotency_key="more", payment_id=extra.id, amount=twd(100))
+    )
+    assert ledger(shop).balance("customer_receivable", "TWD", order_id=order_id) == twd(0)
+    assert differences(shop) == ()
+
+
+def test_a_lost_dispute_posts_a_chargeback_that_reconciles_as_refunded() -> None:
+    shop, _ = make()
+    order_id, payment_id = card_order(shop)
+    shop.capture_payment(
+        CapturePayment(idempotency_key="ship", payment_id=payment_id, amount=twd(1280))
+    )
+    gateway = shop.checkout.gateway
+    assert isinstance(gateway, FakeGateway)
+    gateway.take_notifications()  # the capture's: already applied
+    opened = gateway.open_dispute(payment_id, amount=twd(500), reason=DisputeReason.FRAUDULENT)
+    assert opened.dispute_id is not None
+    (notice,) = gateway.take_notifications()
+    payload = notice.to_payload()
+    shop.handle(ApplyDisputeNotification(body=payload.body.decode(), headers=payload.headers))
+    assert [e.kind for e in ledger(shop).entries] == ["sale", "capture"]  # opened: no money moved
+    shop.handle(AcceptDispute(idempotency_key="give-in", dispute_id=opened.dispute_id))
+    book = ledger(shop)
+    chargeback = book.entry(f"{payment_id}/chargeback/{opened.dispute_id}")
+    assert lines(chargeback) == [
+        ("refunds", "debit", twd(500)),
+        ("gateway_clearing", "credit", twd(500)),
+    ]
+    assert (chargeback.kind, chargeback.order_id, chargeback.payment_id) == (
+        "chargeback",
+        order_id,
+        payment_id,
+    )
+    assert book.balance("gateway_clearing", "TWD") == twd(780)  # 1,280 - 500 taken back
+    assert shop.payment(payment_id).totals.refunded == twd(0)  # the payment refunded nothing
+    assert differences(shop) == ()  # yet the 500 counts as refunded, as in payment_figures
+    assert book.trial_balance().is_balanced
+
+
+def cod_shop() -> tuple[Shop, FakeCarrier, FixedClock]:
+    """A shop that ships from a Taipei warehouse with a fake carrier (its ledger built in)."""
+    clock = FixedClock(AT)
+    stock = MemoryStockStore([StockLocation(id="tpe", priority=0)], [StockPolicy(sku="TEE-M")])
+    stock.receive("TEE-M", "tpe", 5, reference="po-1", at=AT)
+    carrier = FakeCarrier("tw-post", clock)
+    shop = Shop.in_memory(
+        catalog=Catalog([TEE]),
+        tax=TaxTable.preset("TW"),
+        shipping=ShippingTable.example_taiwan(),
+        clock=clock,
+        ids=SequentialIds(),
+        stock=stock,
+        locations={"tpe": Address(country="TW", city="Taipei", postal_code="114")},
+        carriers=[carrier],
+    )
+    return shop, carrier, clock
+
+
+def test_a_cod_parcel_returned_undelivered_takes_its_sale_off_the_receivable() -> None:
+    shop, carrier, clock = cod_shop()
+    placed = shop.place_order(
+        PlaceOrder(
+            idempotency_key="cod",
+            items={"TEE-M": 1},
+            ship_to=TAIPEI,
+            service="cvs",
+            pickup_point="FamilyMart Da'an",
+            payment_method="cash_on_delivery",
+        )
+    )
+    order_id = placed.order_id
+    (shipment,) = shop.shipments_of(order_id)
+    carrier.set_timeline(shipment.id, Timeline.PICKUP_EXPIRED)
+    shop.pack_shipment(PackShipment(shipment_id=shipment.id))
+    shop.ship_shipment(
+        ShipShipment(idempotency_key="s", shipment_id=shipment.id, carrier="tw-post")
+    )
+    sale = ledger(shop).entry(sale_id(order_id))
+    # 590 + convenience-store pickup 60 (COD free) = 650; tax 28 + 3 (60 - 60 / 1.05 = 2.86)
+    assert lines(sale) == [
+        ("customer_receivable", "debit", twd(650)),
+        ("sales_revenue", "credit", twd(562)),
+        ("shipping_revenue", "credit", twd(57)),
+        ("tax_payable", "credit", twd(31)),
+    ]
+    clock.advance(timedelta(hours=250))  # not picked up: back at the sender
+    shop.track_shipment(TrackShipment(shipment_id=shipment.id))
+    assert shop.order(order_id).state == "canceled"
+    book = ledger(shop)
+    undone = book.reversal_of(sale.id)
+    assert undone is not None  # nothing was ever collected: the whole sale is reversed
+    assert undone.id == f"{order_id}/sale/returned/{shipment.id}"
+    assert book.balance("customer_receivable", "TWD", order_id=order_id) == twd(0)
+    for account in ("sales_revenue", "shipping_revenue", "tax_payable", "cod_in_transit"):
+        assert book.balance(account, "TWD") == twd(0)
+    with shop.store.unit_of_work() as uow:
+        assert reconcile_shop(uow) == ()
+
+
+def test_a_cod_order_half_returned_undoes_the_sale_of_the_parcel_that_came_back() -> None:
+    clock = FixedClock(AT)
+    stock = MemoryStockStore(
+        [StockLocation(id="tpe", priority=0), StockLocation(id="txg", priority=1)],
+        [StockPolicy(sku="TEE-M")],
+    )
+    stock.receive("TEE-M", "tpe", 1, reference="po-1", at=AT)
+    stock.receive("TEE-M", "txg", 1, reference="po-2", at=AT)  # one T-shirt in each
+    carrier = FakeCarrier("tw-post", clock)
+    shop = Shop.in_memory(
+        catalog=Catalog([TEE]),
+        tax=TaxTable.preset("TW"),
+        shipping=ShippingTable.example_taiwan(),
+        clock=clock,
+        ids=SequentialIds(),
+        stock=stock,
+        locations={
+            "tpe": Address(country="TW", city="Taipei", postal_code="114"),
+            "txg": Address(country="TW", city="Taichung", postal_code="407"),
+        },
+        carriers=[carrier],
+    )
+    placed = shop.place_order(
+        PlaceOrder(
+            idempotency_key="cod",
+            items={"TEE-M": 2},
+            ship_to=TAIPEI,
+            service="home",
+            payment_method="cash_on_delivery",
+        )
+    )
+    order_id = placed.order_id
+    first, second = shop.shipments_of(order_id)
+    carrier.set_timeline(second.id, Timeline.PICKUP_EXPIRED)  # never handed to the customer
+    for shipment in (first, second):
+        shop.pack_shipment(PackShipment(shipment_id=shipment.id))
+        shop.ship_shipment(
+            ShipShipment(idempotency_key=shipment.id, shipment_id=shipment.id, carrier="tw-post")
+        )
+    clock.advance(timedelta(hours=60))
+    shop.track_shipment(TrackShipment(shipment_id=first.id))  # delivered: 590 + 130 collected
+    clock.advance(timedelta(hours=250))
+    shop.track_shipment(TrackShipment(shipment_id=second.id))  # back at the sender
+    book = ledger(shop)
+    # Sold: 1,180 + delivery 100 + COD fee 30 = 1,310; tax 56 + 6 = 62, shipping 124,
+    # revenue 1,124. The second T-shirt (590, tax 28, revenue 562) was never collected and
+    # comes off the order, which now costs 720: exactly its revenue and tax are undone.
+    assert lines(book.entry(f"{order_id}/sale/returned/{second.id}")) == [
+        ("sales_revenue", "debit", twd(562)),
+        ("tax_payable", "debit", twd(28)),
+        ("customer_receivable", "credit", twd(590)),
+    ]
+    assert shop.order(order_id).totals.total == twd(720)
+    assert book.balance("customer_receivable", "TWD", order_id=order_id) == twd(0)
+    assert book.balance("cod_in_transit", "TWD") == twd(720)  # the carrier holds the cash
+    assert book.balance("sales_revenue", "TWD") == twd(562)
+    assert book.balance("tax_payable", "TWD") == twd(34)  # what the order now bears
+    with shop.store.unit_of_work() as uow:
+        assert reconcile_shop(uow) == ()
+
+
+def test_the_trial_balance_table_leaves_out_accounts_that_net_to_zero() -> None:
+    shop, _ = make()
+    order_id, _ = card_order(shop)
+    shop.cancel_order(CancelOrder(idempotency_key="x", order_id=order_id, reason="no"))
+    trial = ledger(shop).trial_balance()
+    assert {row.account.code for row in trial.rows} >= {"customer_receivable", "sales_revenue"}
+    # every account is back to zero: only the header and the totals are printed
+    assert trial.format().splitlines() == [
+        f"{'account (TWD)':<28}{'debit':>14}{'credit':>14}",
+        f"{'total':<28}{'0.00':>14}{'0.00':>14}",
+    ]

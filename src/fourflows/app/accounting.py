@@ -14,6 +14,13 @@ posts nothing (the bus offers the event again later).
 | `PaymentRemitted` | the COD remittance, less its fee | ``<payment>/remittance/<capture>`` |
 | `OrderCanceled` | the sale undone, for what was not captured | ``<order>/sale/canceled`` |
 | `PaymentAuthorized` | a card or e-wallet hold, pending | ``<payment>/authorization`` |
+| `OrderChanged` | the sale trued up to the new totals | ``<order>/sale/change/<id>`` |
+| `OrderChanged` | an overpayment given back | ``<order>/sale/change/<id>/given-back`` |
+| `DisputeLost` | the chargeback, like a refund | ``<payment>/chargeback/<dispute>`` |
+| `ItemsReturnedUndelivered` | the sale settled to payments | ``<order>/sale/returned/<shipment>`` |
+| `PaymentCaptured`, `PaymentVoided` (*) | the sale settled to the payments | see (*) |
+
+(*) Of a canceled, delivered or completed order: ``<order>/sale/settled/<payment>/<sequence>``.
 
 Every id is made from the order, payment, capture or refund the event names,
 so an event delivered twice posts once; each entry links its order, its
@@ -40,13 +47,56 @@ that the ledger lacks is posted (id ``stored-value/<account>/<entry>``, at
 the capture's time): a gift card sold for cash (debit cash, credit gift-card
 liability), store credit as goodwill (debit customer compensation, credit
 store-credit liability). The liabilities never go below zero.
+Posting them as they happen would need an event from the checkout (or a
+wrapped command handler in the shop's wiring); until the checkout records
+one, the liability shows only the loads of accounts already spent from.
 
-**Cancellation.** A canceled order whose sale was posted has its sale undone
-for the part the payments did not capture (the sale total less what was
-captured): in full by `Ledger.reverse` when nothing was captured, else by a
-scaled entry (in the currency's cash step, whole dollars for TWD, when the
-amounts allow it); what was captured is undone by its refund entries, which
-the refunds account keeps.
+**Closing an order: the sale settled to its payments.** Once an order is
+closed for money (canceled, sent back whole, or delivered or completed), its
+customer owes what its payments still hold and nothing more. So when it is
+canceled (`OrderCanceled`), when a parcel comes back undelivered
+(`ItemsReturnedUndelivered`: cash on delivery never collected), and when a
+payment of a canceled, delivered or completed order is captured or voided
+later (a capture that was in flight when the order was canceled; the
+uncollected rest of a COD payment voided once the last parcel arrived), the
+sale is settled: what the order's non-payment entries leave on the
+receivable is brought to what the payments captured plus what they still
+hold. A shortfall undoes the sale for that part: by `Ledger.reverse` of the
+whole sale when nothing was captured; account by account when the order's
+own totals now come to what the payments took and hold (the units of a
+parcel sent back came off the order: its goods and their tax, the shipping
+fee kept); else by an entry scaled from the sale's lines (in the currency's
+cash step, whole dollars for TWD, when the amounts allow it). A late
+capture reinstates the sale for what it took, so the
+receivable comes back to zero and the refund that gives it back keeps it in
+the refunds account. What was captured is undone by its refund entries,
+which the refunds account keeps. The settling entry is computed from the
+payments when its policy runs, so a redelivered event finds nothing left to
+settle.
+
+**Order changes** (`OrderChanged`, after the sale was posted; before it,
+the sale is posted later from the changed totals). The sale is trued up to
+the order's new totals, account by account: the difference between the
+sale entry the new totals make and the order's sale and change entries so
+far (a dearer service: more shipping revenue and tax; fewer units: less
+sales revenue, discount and tax). Money the customer paid beyond the new
+total and that the change gave back by refund is not a return: its refund
+entry stays as it is (reconciliation reads it), and a second entry moves it
+from refunds back onto the receivable (debit customer receivable, credit
+refunds, with no payment link), so the refunds account keeps only returns.
+That amount is what the payments captured, plus what they still hold, less
+what the order's sale now comes to, at most what the payments have refunded
+beyond earlier such entries. Held money released by a void, a new COD
+payment opened, or an extra payment authorised needs nothing more: the
+payments' own entries follow.
+
+**Disputes.** A lost dispute (`DisputeLost`) took ``taken_back`` back
+through the customer's bank: it is posted like a refund, linked to the
+payment (debit refunds, credit the tender's refund account: gateway
+clearing for a card), kind ``"chargeback"``. `reconcile_shop` counts what
+lost disputes took back as refunded, as
+`fourflows.app.checkout.payment_figures` does. An opened or won dispute
+moves no money and posts nothing.
 
 **Commands without events.** `RecordGatewayFee` posts a fee the provider
 kept back from a payment (debit gateway fees, credit gateway clearing), id
@@ -63,9 +113,10 @@ every capture posts its own entry, the hold is a memo, released
 (`Ledger.void_pending`) exactly once, when the authorisation closes: voided,
 expired, canceled, or captured with nothing left to capture.
 
-Not posted yet: a change to an order after its sale (`OrderChanged`: the
-difference in the total), disputes and chargebacks, and a COD parcel
-returned undelivered (its sale stays on the receivable).
+Not posted: the provider's dispute fees (no event reports them; post one
+with `RecordGatewayFee`), and stored-value loads before they are spent (see
+above). A change that gave money back by a refund the gateway declined
+leaves the receivable below zero: the shop owes the customer that amount.
 """
 
 from __future__ import annotations
@@ -74,19 +125,31 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
+import attrs
 from pydantic import Field
 
-from fourflows.app.checkout import _TENDER_ACCOUNTS, _account, _payments, _records
+from fourflows.app.checkout import (
+    _TENDER_ACCOUNTS,
+    _account,
+    _payments,
+    _records,
+    disputes_of,
+)
 from fourflows.app.commands import Command
 from fourflows.app.handlers import Context
 from fourflows.app.messagebus import CommandHandler, Policy
 from fourflows.cash.balances import AccountKind, EntryKind
+from fourflows.cash.dispute import DisputeLost
 from fourflows.cash.ledger import (
     CASH,
     CUSTOMER_COMPENSATION,
     CUSTOMER_RECEIVABLE,
     DISCOUNTS_GIVEN,
     GIFT_CARD_LIABILITY,
+    REFUNDS,
+    SALES_REVENUE,
+    SHIPPING_REVENUE,
+    TAX_PAYABLE,
     Cause,
     ChartOfAccounts,
     Difference,
@@ -102,6 +165,7 @@ from fourflows.cash.ledger import (
     reconcile,
     sale_entry,
     store_credit_issued_entry,
+    tender_account,
 )
 from fourflows.cash.payment import (
     Payment,
@@ -116,10 +180,17 @@ from fourflows.cash.payment import (
     PaymentTotals,
     PaymentVoided,
 )
-from fourflows.commerce.order import Order, OrderApproved, OrderCanceled, OrderPaid
+from fourflows.commerce.order import (
+    ItemsReturnedUndelivered,
+    Order,
+    OrderApproved,
+    OrderCanceled,
+    OrderChanged,
+    OrderPaid,
+)
 from fourflows.errors import CurrencyMismatch, IdempotencyConflict, InvalidInput, NotFound
 from fourflows.events import DomainEvent
-from fourflows.money import Money, MoneyField, Precision, allocate, round_money
+from fourflows.money import Money, MoneyField, Precision, allocate, round_money, sum_money
 from fourflows.ports import UnitOfWork
 
 __all__ = [
@@ -192,12 +263,30 @@ def reconcile_shop(uow: UnitOfWork) -> tuple[Difference, ...]:
 
     The payments compared are those whose creation the accounting policies
     saw, and any the ledger names; empty when the ledger agrees with them all.
+    What lost disputes took back counts as refunded (their chargeback entries).
     """
     repository = uow.repository(Payment)
-    totals: dict[str, PaymentTotals] = {}
+    totals: dict[str, _Figures] = {}
     for payment_id in _known_payments(uow):
-        totals[payment_id] = repository.get(payment_id).totals
+        payment = repository.get(payment_id)
+        charged_back = [
+            dispute.taken_back
+            for dispute in disputes_of(uow, payment.order_id)
+            if dispute.payment_id == payment.id
+        ]
+        totals[payment_id] = _Figures(
+            captured=payment.totals.captured,
+            refunded=sum_money([payment.totals.refunded, *charged_back]),
+        )
     return reconcile(ledger_of(uow), totals)
+
+
+@attrs.frozen
+class _Figures:
+    """A payment's figures as reconciliation reads them: lost disputes count as refunded."""
+
+    captured: Money
+    refunded: Money
 
 
 def _has(ledger: Ledger, entry_id: str) -> JournalEntry | None:
@@ -240,11 +329,18 @@ class Accounting:
             OrderPaid: (self.post_sale,),
             OrderApproved: (self.post_sale,),
             OrderCanceled: (self.cancel_sale,),
-            PaymentCaptured: (self.post_payment_event, self.close_authorization),
+            OrderChanged: (self.post_change,),
+            ItemsReturnedUndelivered: (self.settle_returned,),
+            DisputeLost: (self.post_chargeback,),
+            PaymentCaptured: (
+                self.post_payment_event,
+                self.close_authorization,
+                self.settle_closed_order,
+            ),
             PaymentRefunded: (self.post_payment_event,),
             PaymentRemitted: (self.post_payment_event,),
             PaymentAuthorized: (self.hold_authorization,),
-            PaymentVoided: (self.close_authorization,),
+            PaymentVoided: (self.close_authorization, self.settle_closed_order),
             PaymentExpired: (self.close_authorization,),
             PaymentCanceled: (self.close_authorization,),
         }
@@ -277,37 +373,122 @@ class Accounting:
 
     def cancel_sale(self, event: OrderCanceled, ctx: Context) -> None:
         """Undo the posted sale of a canceled order for the part its payments did not capture."""
+        _settle(
+            ctx,
+            event.aggregate_id,
+            f"{sale_id(event.aggregate_id)}/canceled",
+            event,
+            f"order {event.aggregate_id} canceled: {event.reason}",
+        )
+
+    def settle_returned(self, event: ItemsReturnedUndelivered, ctx: Context) -> None:
+        """Settle the sale of an order whose parcel came back undelivered (COD not collected)."""
+        _settle(
+            ctx,
+            event.aggregate_id,
+            f"{sale_id(event.aggregate_id)}/returned/{event.shipment_id}",
+            event,
+            f"order {event.aggregate_id}: shipment {event.shipment_id} came back undelivered",
+        )
+
+    def settle_closed_order(self, event: PaymentCaptured | PaymentVoided, ctx: Context) -> None:
+        """Settle the sale of a canceled, delivered or completed order its payment moved on.
+
+        A capture in flight when the order was canceled, and the uncollected
+        rest of a COD payment voided after the last delivery, land here.
+        """
+        payment = ctx.uow.repository(Payment).get(event.aggregate_id)
+        order = ctx.uow.repository(Order).get(payment.order_id)
+        if order.state not in _CLOSED:
+            return
+        _settle(
+            ctx,
+            order.id,
+            f"{sale_id(order.id)}/settled/{payment.id}/{event.sequence}",
+            event,
+            f"order {order.id} settled to its payments after payment {payment.id} moved",
+        )
+
+    def post_change(self, event: OrderChanged, ctx: Context) -> None:
+        """True the posted sale up to the changed order; give back an overpayment's refund."""
         ledger = self.ledger(ctx.uow)
         sale = _has(ledger, sale_id(event.aggregate_id))
-        cancel_id = f"{sale_id(event.aggregate_id)}/canceled"
-        if sale is None or _has(ledger, cancel_id) is not None:
-            return
-        owed = _line(sale, CUSTOMER_RECEIVABLE, Side.DEBIT)
-        captured = Decimal(0)
-        for payment in _payments(ctx.uow, event.aggregate_id):
-            if payment.currency == owed.code:
-                captured += payment.totals.captured.amount
-        unpaid = owed - Money(captured, owed.code)
-        if unpaid.amount <= 0:
-            return  # all of it was captured: its refunds undo it
-        description = f"order {event.aggregate_id} canceled: {event.reason}"
-        if unpaid == owed:
-            after = ledger.reverse(
-                sale.id, id=cancel_id, at=event.occurred_at, description=description
-            )
-        else:
-            after = ledger.post(
+        change_id = f"{sale_id(event.aggregate_id)}/change/{event.change_id}"
+        if sale is None or _has(ledger, change_id) is not None:
+            return  # not sold yet (the sale will read the new totals), or posted already
+        order = ctx.uow.repository(Order).get(event.aggregate_id)
+        code = _line(sale, CUSTOMER_RECEIVABLE, Side.DEBIT).code
+        target = _signed_lines(_sale_of(order, event), code)
+        basis = _net_lines(ledger, order.id, code, kinds=_SALE_KINDS)
+        delta = {k: target.get(k, Decimal(0)) - basis.get(k, Decimal(0)) for k in target | basis}
+        lines = _lines_of(delta, code)
+        entries: list[JournalEntry] = []
+        if lines:
+            entries.append(
                 JournalEntry(
-                    id=cancel_id,
+                    id=change_id,
                     at=event.occurred_at,
-                    description=description,
-                    lines=_undone(sale, unpaid),
-                    kind="cancellation",
-                    order_id=event.aggregate_id,
+                    description=(
+                        f"order {order.id} changed ({event.change_id}): "
+                        f"{event.previous_total} -> {event.new_total}"
+                    ),
+                    lines=lines,
+                    kind="sale_change",
+                    order_id=order.id,
                     cause=Cause.of(event),
                 )
             )
-        _save(ctx, ledger, after)
+        sold = _sold(ledger, order.id, code) + delta.get(CUSTOMER_RECEIVABLE, Decimal(0))
+        captured, held, refunded = _payment_sums(ctx.uow, order.id, code)
+        given_back_before = -_net_lines(ledger, order.id, code, kinds=("overpayment",)).get(
+            REFUNDS, Decimal(0)
+        )
+        overpaid = min(captured + held - sold, refunded - given_back_before)
+        if overpaid > 0:
+            amount = Money(overpaid, code)
+            entries.append(
+                JournalEntry(
+                    id=f"{change_id}/given-back",
+                    at=event.occurred_at,
+                    description=(
+                        f"order {order.id} changed ({event.change_id}): {amount} refunded "
+                        "repays what was paid beyond the new total, not a return"
+                    ),
+                    lines=[
+                        JournalLine.debit(CUSTOMER_RECEIVABLE, amount),
+                        JournalLine.credit(REFUNDS, amount),
+                    ],
+                    kind="overpayment",
+                    order_id=order.id,
+                    cause=Cause.of(event),
+                )
+            )
+        if entries:
+            _save(ctx, ledger, ledger.post_all(entries))
+
+    def post_chargeback(self, event: DisputeLost, ctx: Context) -> None:
+        """Post what a lost dispute took back through the bank, like a refund of the payment."""
+        if event.taken_back.amount <= 0:
+            return
+        payment = ctx.uow.repository(Payment).get(event.payment_id)
+        entry = JournalEntry(
+            id=f"{payment.id}/chargeback/{event.aggregate_id}",
+            at=event.occurred_at,
+            description=(
+                f"dispute {event.aggregate_id} lost: {event.taken_back} of payment "
+                f"{payment.id} taken back through the bank ({event.reason})"
+            ),
+            lines=[
+                JournalLine.debit(REFUNDS, event.taken_back),
+                JournalLine.credit(tender_account(payment.method, refund=True), event.taken_back),
+            ],
+            kind="chargeback",
+            order_id=payment.order_id,
+            payment_id=payment.id,
+            cause=Cause.of(event),
+        )
+        ledger = self.ledger(ctx.uow)
+        _save(ctx, ledger, ledger.post(entry))
 
     def post_payment_event(
         self, event: PaymentCaptured | PaymentRefunded | PaymentRemitted, ctx: Context
@@ -528,3 +709,153 @@ def _stored_value_loads(
                 )
             )
     return made
+
+
+# --- settling and truing up a sale -------------------------------------------------------------
+
+_CLOSED = ("canceled", "delivered", "completed")
+"""Order states in which the order's payments decide what its customer still owes."""
+_SALE_KINDS = ("sale", "sale_change")
+"""The kinds of entry that hold an order's sale at its current totals."""
+_SALE_ACCOUNTS = (
+    CUSTOMER_RECEIVABLE,
+    DISCOUNTS_GIVEN,
+    SALES_REVENUE,
+    SHIPPING_REVENUE,
+    TAX_PAYABLE,
+)
+
+
+def _order_entries(ledger: Ledger, order_id: str) -> list[JournalEntry]:
+    """The order's entries that no payment made: its sale and what adjusted it."""
+    return [e for e in ledger.entries if e.order_id == order_id and e.payment_id is None]
+
+
+def _signed_lines(entry: JournalEntry | None, code: str) -> dict[str, Decimal]:
+    """An entry's lines in ``code`` by account, debits positive and credits negative."""
+    found: dict[str, Decimal] = {}
+    for line in () if entry is None else entry.lines:
+        if line.amount.code == code:
+            sign = 1 if line.side is Side.DEBIT else -1
+            found[line.account] = found.get(line.account, Decimal(0)) + sign * line.amount.amount
+    return found
+
+
+def _net_lines(
+    ledger: Ledger, order_id: str, code: str, *, kinds: Sequence[str] | None = None
+) -> dict[str, Decimal]:
+    """The net of the order's non-payment entries (of ``kinds``), by account (debits positive)."""
+    net: dict[str, Decimal] = {}
+    for entry in _order_entries(ledger, order_id):
+        if kinds is None or entry.kind in kinds:
+            for account, value in _signed_lines(entry, code).items():
+                net[account] = net.get(account, Decimal(0)) + value
+    return net
+
+
+def _sold(ledger: Ledger, order_id: str, code: str) -> Decimal:
+    """What the order's non-payment entries leave on its receivable."""
+    total = Decimal(0)
+    for entry in _order_entries(ledger, order_id):
+        total += _signed_lines(entry, code).get(CUSTOMER_RECEIVABLE, Decimal(0))
+    return total
+
+
+def _lines_of(delta: Mapping[str, Decimal], code: str) -> list[JournalLine]:
+    """Signed amounts by account as journal lines: debits first, in the sale's account order."""
+
+    def rank(account: str) -> tuple[int, str]:
+        known = account in _SALE_ACCOUNTS
+        return (_SALE_ACCOUNTS.index(account) if known else len(_SALE_ACCOUNTS), account)
+
+    debits = [
+        JournalLine.debit(account, Money(value, code))
+        for account, value in sorted(delta.items(), key=lambda item: rank(item[0]))
+        if value > 0
+    ]
+    credits = [
+        JournalLine.credit(account, Money(-value, code))
+        for account, value in sorted(delta.items(), key=lambda item: rank(item[0]))
+        if value < 0
+    ]
+    return debits + credits
+
+
+def _payment_sums(uow: UnitOfWork, order_id: str, code: str) -> tuple[Decimal, Decimal, Decimal]:
+    """What the order's payments in ``code`` captured, still hold, and refunded."""
+    captured = held = refunded = Decimal(0)
+    for payment in _payments(uow, order_id):
+        if payment.currency == code:
+            totals = payment.totals
+            captured += totals.captured.amount
+            held += (totals.capturable + totals.capture_pending).amount
+            refunded += totals.refunded.amount
+    return captured, held, refunded
+
+
+def _settle(
+    ctx: Context, order_id: str, entry_id: str, event: DomainEvent, description: str
+) -> None:
+    """Bring what the order's sale leaves on the receivable to what its payments took and hold.
+
+    A shortfall undoes the sale for that part: the whole sale by a reversal
+    when nothing else touched it and the payments took and hold nothing;
+    account by account when the order's own totals now come to what the
+    payments took and hold (units sent back came off the order); else by an
+    entry scaled from the sale. A surplus (a late capture) reinstates that part.
+    """
+    ledger = ledger_of(ctx.uow)
+    sale = _has(ledger, sale_id(order_id))
+    if sale is None or _has(ledger, entry_id) is not None:
+        return
+    owed = _line(sale, CUSTOMER_RECEIVABLE, Side.DEBIT)
+    code = owed.code
+    captured, held, _ = _payment_sums(ctx.uow, order_id, code)
+    gap = captured + held - _sold(ledger, order_id, code)
+    if gap == 0:
+        return
+    if captured + held == 0 and _order_entries(ledger, order_id) == [sale]:
+        after = ledger.reverse(sale.id, id=entry_id, at=event.occurred_at, description=description)
+    else:
+        lines = _exactly(ctx.uow, ledger, order_id, code, captured + held, event)
+        if lines is None:
+            lines = _undone(sale, Money(abs(gap), code))
+            if gap > 0:  # more was taken than the sale still holds: reinstate that part
+                lines = [JournalLine(line.account, line.side.other, line.amount) for line in lines]
+        after = ledger.post(
+            JournalEntry(
+                id=entry_id,
+                at=event.occurred_at,
+                description=description,
+                lines=lines,
+                kind="cancellation" if gap < 0 else "reinstatement",
+                order_id=order_id,
+                cause=Cause.of(event),
+            )
+        )
+    _save(ctx, ledger, after)
+
+
+def _exactly(
+    uow: UnitOfWork,
+    ledger: Ledger,
+    order_id: str,
+    code: str,
+    paid: Decimal,
+    event: DomainEvent,
+) -> list[JournalLine] | None:
+    """The lines that bring the order's sale to its current totals, if those are ``paid``.
+
+    ``None`` when the order's total is not what its payments took and hold,
+    or when a change's overpayment entry makes the account-by-account
+    difference differ from what the receivable needs.
+    """
+    order = uow.repository(Order).get(order_id)
+    if order.currency != code or order.totals.total.amount != paid:
+        return None
+    if any(entry.kind == "overpayment" for entry in _order_entries(ledger, order_id)):
+        return None
+    target = _signed_lines(_sale_of(order, event), code)
+    basis = _net_lines(ledger, order_id, code)
+    delta = {k: target.get(k, Decimal(0)) - basis.get(k, Decimal(0)) for k in target | basis}
+    return _lines_of(delta, code) or None

@@ -1050,12 +1050,16 @@ class TrialBalance:
         return Money.zero(code)
 
     def format(self) -> str:
-        """The trial balance as a text table, one block per currency."""
+        """The trial balance as a text table, one block per currency.
+
+        Accounts whose postings net to zero are left out of the table (they
+        stay in ``rows``).
+        """
         lines: list[str] = []
         for code in self.currencies:
             lines.append(f"{'account (' + code + ')':<28}{'debit':>14}{'credit':>14}")
             for row in self.rows:
-                if row.currency == code:
+                if row.currency == code and (row.debit.amount or row.credit.amount):
                     debit = _shown(row.debit) if row.debit.amount else ""
                     credit = _shown(row.credit) if row.credit.amount else ""
                     lines.append(f"{row.account.code:<28}{debit:>14}{credit:>14}".rstrip())
