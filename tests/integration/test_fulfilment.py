@@ -10,6 +10,7 @@ from fourflows.adapters.fake_carrier import FakeCarrier, Timeline
 from fourflows.adapters.fake_gateway import FakeGateway
 from fourflows.adapters.fakes import FixedClock, SequentialIds
 from fourflows.adapters.stock import MemoryStockStore
+from fourflows.app.changes import ConfirmOrderChange, ProposeOrderChange
 from fourflows.app.checkout import CancelOrder, PlaceOrder
 from fourflows.app.fulfilment import (
     ExpireReservations,
@@ -17,11 +18,13 @@ from fourflows.app.fulfilment import (
     PackShipment,
     ShipShipment,
     TrackShipment,
+    capture_problems,
 )
 from fourflows.app.shop import Shop
 from fourflows.commerce.catalog import Catalog, Product
+from fourflows.errors import GatewayUnavailable
 from fourflows.geo import Address
-from fourflows.logistics.carriers import RawTrackingEvent
+from fourflows.logistics.carriers import Booking, BookingRequest, RawTrackingEvent
 from fourflows.logistics.inventory import StockLocation, StockPolicy
 from fourflows.logistics.promise import BusinessCalendar, Origin
 from fourflows.logistics.shipping import ShippingTable
@@ -97,6 +100,20 @@ class World:
 
     def captured(self, order_id: str) -> Money:
         return self.shop.figures(order_id).captured
+
+    def change(self, order_id: str, change_id: str = "ch-1", **asked: object) -> str:
+        fields: dict[str, object] = {"order_id": order_id, "change_id": change_id, **asked}
+        self.shop.propose_change(ProposeOrderChange(idempotency_key=f"p-{change_id}", **fields))
+        done = self.shop.confirm_change(
+            ConfirmOrderChange(
+                idempotency_key=f"c-{change_id}", order_id=order_id, change_id=change_id
+            )
+        )
+        return done.outcome
+
+    def problems(self, order_id: str) -> tuple[str, ...]:
+        with self.shop.store.unit_of_work() as uow:
+            return capture_problems(uow, order_id)
 
 
 def test_a_card_order_is_reserved_shipped_captured_and_delivered() -> None:
@@ -304,3 +321,124 @@ def test_a_carrier_scan_the_shipment_cannot_take_is_flagged_not_raised(
     tracked = world.shop.track_shipment(TrackShipment(shipment_id=shipment.id))
     assert tracked.state == "shipped"
     assert any("CVS: not applied" in flag for flag in tracked.flagged)
+
+
+# --- order changes ---------------------------------------------------------------------------
+
+
+def test_a_paid_order_changed_down_ships_and_captures_only_what_is_left() -> None:
+    world = World({("TEE-M", "tpe"): 5})
+    order_id = world.place(items={"TEE-M": 2})
+    (planned,) = world.shop.shipments_of(order_id)
+    assert planned.units == {"TEE-M": 2}
+    assert world.change(order_id, quantities={"TEE-M": 1}) == "confirmed"
+    # the unit taken off is no longer held: 2 - 1 = 1 reserved, 5 - 1 = 4 available
+    level = world.stock.level("TEE-M", "tpe")
+    assert (level.on_hand, level.reserved, level.available) == (5, 1, 4)
+    assert world.stock.summary("TEE-M").reserved == 1
+    # the planned shipment of 2 is called off and one of 1 planned in its place
+    old, new = world.shop.shipments_of(order_id)
+    assert (old.id, old.state) == (planned.id, "canceled")
+    assert (new.state, new.location_id, new.units) == ("ready", "tpe", {"TEE-M": 1})
+    world.ship(new.id)
+    order = world.shop.order(order_id)
+    assert order.state == "shipped"
+    assert (order.lines[0].counts.shipped, order.lines[0].counts.canceled) == (1, 1)
+    level = world.stock.level("TEE-M", "tpe")
+    assert (level.on_hand, level.reserved) == (4, 0)  # 5 - 1 shipped; nothing held
+    assert world.stock.summary("TEE-M").reserved == 0
+    # one T-shirt 590 + home delivery 100 = 690, the new total, and no more
+    assert order.totals.total == Money("690", "TWD")
+    assert world.captured(order_id) == Money("690", "TWD")
+    assert world.problems(order_id) == ()
+
+
+def test_a_change_of_address_alone_leaves_stock_and_shipments_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    asked: list[BookingRequest] = []
+    book = world.carrier.book
+
+    def spy(request: BookingRequest) -> Booking:
+        asked.append(request)
+        return book(request)
+
+    monkeypatch.setattr(world.carrier, "book", spy)
+    order_id = world.place()
+    (planned,) = world.shop.shipments_of(order_id)
+    journal = world.stock.journal()
+    kaohsiung = {"country": "TW", "city": "Kaohsiung", "postal_code": "800"}
+    assert world.change(order_id, ship_to=kaohsiung) == "confirmed"
+    assert world.stock.journal() == journal  # no stock moved
+    (same,) = world.shop.shipments_of(order_id)  # the same shipment, still ready to pack
+    assert (same.id, same.state, same.units) == (planned.id, "ready", {"TEE-M": 2, "MUG": 1})
+    world.ship(planned.id)
+    assert [request.destination.city for request in asked] == ["Kaohsiung"]
+    assert world.captured(order_id) == world.shop.order(order_id).totals.total
+    assert world.stock.level("TEE-M", "tpe").on_hand == 3  # 5 - 2
+
+
+def test_a_change_before_payment_shrinks_the_hold() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place(payment_method="bank_transfer", payment_token="fake-bank-transfer")
+    assert world.stock.summary("TEE-M").reserved == 2
+    world.change(order_id, quantities={"TEE-M": 1})
+    assert world.shop.order(order_id).state == "pending_payment"
+    assert (world.stock.summary("TEE-M").reserved, world.stock.summary("MUG").reserved) == (1, 1)
+    assert world.shop.shipments_of(order_id) == ()  # nothing is planned before payment
+    assert world.stock.reservation(order_id).quantity("TEE-M") == 1
+
+
+def test_a_cash_on_delivery_change_replans_what_the_carrier_collects() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place(payment_method="cash_on_delivery")
+    (planned,) = world.shop.shipments_of(order_id)
+    assert planned.cod_amount == world.shop.order(order_id).totals.total
+    world.change(order_id, quantities={"TEE-M": 1})
+    total = world.shop.order(order_id).totals.total
+    # one T-shirt 590 + the mug 350 + home delivery with its COD charge 130 = 1070
+    assert total == Money("1070", "TWD")
+    _, replanned = world.shop.shipments_of(order_id)
+    assert (replanned.units, replanned.cod_amount) == ({"TEE-M": 1, "MUG": 1}, total)
+
+
+# --- captures that cannot happen -------------------------------------------------------------
+
+
+def test_a_lapsed_authorisation_is_noted_for_a_person_and_never_jams_the_outbox() -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place()
+    (shipment,) = world.shop.shipments_of(order_id)
+    world.after(8 * 24)  # a card authorisation is good for 7 days
+    world.ship(shipment.id)
+    assert world.shop.order(order_id).state == "shipped"  # the parcel left all the same
+    assert world.captured(order_id).amount == 0
+    (problem,) = world.problems(order_id)
+    # the whole order: 2 x 590 + 350 + 100 home delivery = 1630
+    assert problem.startswith(f"shipment {shipment.id}: 1630.00 TWD of payment ")
+    assert "expired" in problem
+    assert world.shop.store.outbox.unsettled() == ()  # settled: not retried forever
+    world.shop.bus.dispatch()
+    assert len(world.problems(order_id)) == 1  # noted once
+
+
+def test_a_gateway_outage_at_capture_is_retried_by_the_outbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World({("TEE-M", "tpe"): 5, ("MUG", "tpe"): 5})
+    order_id = world.place()
+    (shipment,) = world.shop.shipments_of(order_id)
+    checkout = world.shop.checkout
+
+    def down(*args: object, **kwargs: object) -> object:
+        raise GatewayUnavailable("fake", "capture", "timed out")
+
+    monkeypatch.setattr(checkout, "capture_payment", down)
+    world.ship(shipment.id)
+    (waiting,) = world.shop.store.outbox.unsettled()
+    assert waiting.event.aggregate_id == shipment.id
+    assert world.problems(order_id) == ()  # not a problem for a person: it may work later
+    monkeypatch.undo()
+    assert world.shop.bus.dispatch() == ()
+    assert world.captured(order_id) == world.shop.order(order_id).totals.total

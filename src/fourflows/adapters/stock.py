@@ -99,6 +99,21 @@ class MemoryStockStore:
         with self._lock:
             return self._inventory.release(reservation_id, at=at, reason=reason)
 
+    def release_units(
+        self,
+        reservation_id: str,
+        lines: Mapping[str, int] | Iterable[tuple[str, int] | StockLine],
+        *,
+        reference: str,
+        at: datetime,
+        reason: str = "order changed",
+    ) -> Reservation:
+        """Give back some held, unshipped units (allocated or not); idempotent per reference."""
+        with self._lock:
+            return self._inventory.release_units(
+                reservation_id, lines, reference=reference, at=at, reason=reason
+            )
+
     def expire_due(self, at: datetime) -> tuple[Reservation, ...]:
         """Release the holds that expired at or before ``at``."""
         with self._lock:

@@ -17,11 +17,23 @@ locations, and links the flows through commands and policies:
   shipped goes back; shipments not yet handed over are canceled.
   `ExpireReservations` releases overdue holds and cancels their unpaid
   orders.
+* **Order changed → follow.** A confirmed change gives back the stock of
+  the units it took off (`StockStore.release_units`, keyed by the change).
+  Before payment that is all: the hold shrinks. After payment the
+  shipments that have not left are canceled and planned again from what is
+  still allocated (so the next parcel carries the new quantities), also
+  when the shipping service changed. A new address alone moves nothing:
+  the carrier is booked with the order's address when the parcel ships.
 * **Shipment shipped → capture.** `ShipShipment` books the carrier (or, for
   pickup at the shop's own store, puts the parcel on the counter), ships the
   units from stock and records them on the order; then a policy captures the
   shipment's share of the order's card money: its units' totals, the
   shipping fee with the first shipment, and whatever is left with the last.
+  A capture the payment refuses (its authorisation lapsed) or the provider
+  declines cannot be cured by a retry: it is noted under
+  `CAPTURE_PROBLEMS` for a person (`capture_problems`) and the event is
+  settled. A gateway that gives no answer, or a concurrent write, raises so
+  the outbox offers the event again.
 * **Tracking.** `TrackShipment` reads the carrier's events, normalises them
   (`fourflows.logistics.carriers.normalise`) and applies each new status to
   the shipment; unknown or out-of-sequence events are kept and flagged,
@@ -65,10 +77,17 @@ from fourflows.commerce.order import (
     Order,
     OrderApproved,
     OrderCanceled,
+    OrderChanged,
     OrderPaid,
     PaymentPlan,
 )
-from fourflows.errors import FourFlowsError, InvalidInput, NotFound
+from fourflows.errors import (
+    ConcurrencyConflict,
+    FourFlowsError,
+    GatewayUnavailable,
+    InvalidInput,
+    NotFound,
+)
 from fourflows.events import DomainEvent
 from fourflows.geo import Address
 from fourflows.logistics.carriers import BookingRequest, Carrier, RawTrackingEvent, normalise
@@ -93,6 +112,7 @@ from fourflows.money import Money, sum_money
 from fourflows.ports import UnitOfWork
 
 __all__ = [
+    "CAPTURE_PROBLEMS",
     "AllocateOrder",
     "ExpireReservations",
     "Fulfilment",
@@ -101,11 +121,14 @@ __all__ = [
     "ShipShipment",
     "ShipmentResult",
     "TrackShipment",
+    "capture_problems",
 ]
 
 _Key = Field(min_length=1, max_length=200)
 _SHIPMENTS = "order-shipments"
 _TRACKING = "tracking"
+CAPTURE_PROBLEMS = "capture-problems"
+"""The keyed-records namespace of captures that could not happen, by order id."""
 
 
 class AllocateOrder(Command):
@@ -208,6 +231,53 @@ class _OnlyAt:
         return allocate_in_order(wanted, free, [self.location])
 
 
+_NOT_LEFT = ("pending", "ready", "packed")
+
+
+def _take_spare(order: Order, spare: Counter[int], waiting: Counter[str]) -> list[ShippedUnits]:
+    """Put ``waiting`` stock (by sku) on order lines that are allocated but on no shipment."""
+    items: list[ShippedUnits] = []
+    for line in order.lines:
+        take = min(waiting[line.sku], spare[line.index])
+        if take <= 0:
+            continue
+        waiting[line.sku] -= take
+        spare[line.index] -= take
+        items.append(ShippedUnits(line=line.index, sku=line.sku, quantity=take))
+    return items
+
+
+def _merged(items: Sequence[ShippedUnits]) -> list[ShippedUnits]:
+    """One entry per order line, in line order."""
+    units: Counter[int] = Counter()
+    skus: dict[int, str] = {}
+    for item in items:
+        units[item.line] += item.quantity
+        skus[item.line] = item.sku
+    return [ShippedUnits(line=i, sku=skus[i], quantity=units[i]) for i in sorted(units)]
+
+
+def capture_problems(uow: UnitOfWork, order_id: str) -> tuple[str, ...]:
+    """The captures that could not happen for ``order_id``, oldest first, each with its reason.
+
+    A shipment that left captures its share of the card money; when the
+    payment refuses (the authorisation lapsed, the provider declined) no
+    retry can help, so the refusal is noted here for a person to settle
+    (ask the customer to pay again, or write the amount off).
+    """
+    found = _records(uow).read_record(CAPTURE_PROBLEMS, order_id)
+    return cast(tuple[str, ...], found) if found is not None else ()
+
+
+def _note_capture_problem(
+    ctx: Context, order_id: str, shipment_id: str, payment_id: str, amount: Money, reason: str
+) -> None:
+    note = f"shipment {shipment_id}: {amount} of payment {payment_id} not captured: {reason}"
+    noted = capture_problems(ctx.uow, order_id)
+    if note not in noted:
+        _records(ctx.uow).write_record(CAPTURE_PROBLEMS, order_id, (*noted, note))
+
+
 def _units_value(order: Order, items: Sequence[ShippedUnits], *, after_shipped: bool) -> Money:
     """What ``items`` cost with tax: the next unshipped units of each line (or the first ones)."""
     parts = [Money(0, order.currency)]
@@ -285,6 +355,7 @@ class Fulfilment:
             OrderPaid: [self.plan_when_cleared],
             OrderApproved: [self.plan_when_cleared],
             OrderCanceled: [self.release_when_canceled],
+            OrderChanged: [self.follow_change],
             ShipmentHandedOver: [self.capture_when_shipped],
             ShipmentDelivered: [self.settle_when_arrived],
             ShipmentPickedUp: [self.settle_when_arrived],
@@ -320,21 +391,31 @@ class Fulfilment:
         only = _OnlyAt(point) if at_store and point is not None else None
         held = self.stock.allocate(order.id, at=at, strategy=only)
         existing = _shipments(ctx, order.id)
+        live = [s for s in existing if s.state in _NOT_LEFT]
+        # Units the order counts as allocated but no live shipment carries (their shipment
+        # was canceled when the order changed): planned again before anything new is allocated.
+        spare = Counter(
+            {line.index: line.counts.allocated - line.counts.shipped for line in order.lines}
+        )
+        for shipment in live:
+            spare.subtract({item.line: item.quantity for item in shipment.items})
         planned: list[Shipment] = []
         for allocation in held.allocations:
             waiting = Counter({line.sku: line.quantity for line in allocation.lines})
-            for shipment in existing:
-                if shipment.location_id == allocation.location and shipment.state in (
-                    "pending",
-                    "ready",
-                    "packed",
-                ):
+            for shipment in live:
+                if shipment.location_id == allocation.location:
                     waiting.subtract(shipment.units)
-            items = self._allocate_lines(order, allocation.location, +waiting, at)
+            items = _take_spare(order, spare, waiting)
+            items = _merged(
+                [*items, *self._allocate_lines(order, allocation.location, +waiting, at)]
+            )
             if items:
                 number = len(existing) + len(planned) + 1
+                first = not planned and all(s.state == "canceled" for s in existing)
                 planned.append(
-                    self._new_shipment(ctx, order, allocation.location, items, number, at)
+                    self._new_shipment(
+                        ctx, order, allocation.location, items, number, at, first=first
+                    )
                 )
         if planned:
             ids = (*_shipment_ids(ctx.uow, order.id), *(s.id for s in planned))
@@ -364,13 +445,15 @@ class Fulfilment:
         items: list[ShippedUnits],
         number: int,
         at: datetime,
+        *,
+        first: bool,
     ) -> Shipment:
         assert order.shipping is not None  # planned only for orders that ship
         service = self.shipping.service(order.shipping.service_id)
         cod = None
         if order.payment_plan is PaymentPlan.CASH_ON_DELIVERY:
             cod = _units_value(order, items, after_shipped=False)
-            if number == 1:
+            if first:  # the shipping fee is collected with the first parcel that goes
                 cod = cod + order.shipping.gross
         point = pickup_point_of(ctx.uow, order.id)
         shipment = Shipment.plan(
@@ -397,6 +480,44 @@ class Fulfilment:
         for shipment in _shipments(ctx, event.aggregate_id):
             if shipment.state in ("pending", "ready", "packed"):
                 shipment.cancel(reason=f"order canceled: {event.reason}", at=event.occurred_at)
+        ctx.uow.commit()
+
+    def follow_change(self, event: DomainEvent, ctx: Context) -> None:
+        """Policy: a confirmed change gives back the stock of the units taken off.
+
+        Before payment the hold just shrinks. After payment the shipments
+        that have not left are canceled and planned again from what is
+        still allocated (or, for a new shipping service, with it). A change
+        of address alone moves nothing: the carrier is booked with the
+        order's address when the parcel ships.
+        """
+        assert isinstance(event, OrderChanged)
+        order = ctx.uow.repository(Order).get(event.aggregate_id)
+        if event.units_to_release:
+            try:
+                self.stock.reservation(order.id)
+            except NotFound:  # nothing was ever held for it (a store sale)
+                pass
+            else:
+                self.stock.release_units(
+                    order.id,
+                    {item.sku: item.quantity for item in event.units_to_release},
+                    reference=f"{order.id}:{event.change_id}:release",
+                    at=event.occurred_at,
+                    reason=f"order changed ({event.change_id})",
+                )
+        if order.state in ("pending_payment", "on_hold", "canceled"):
+            return  # nothing is allocated or planned before payment
+        live = [s for s in _shipments(ctx, order.id) if s.state in _NOT_LEFT]
+        service = None if order.shipping is None else order.shipping.service_id
+        if not event.units_to_release and all(s.service_id == service for s in live):
+            return
+        for shipment in live:
+            shipment.cancel(
+                reason=f"order changed ({event.change_id}): planned again",
+                at=event.occurred_at,
+            )
+        self._plan(ctx, order, event.occurred_at)
         ctx.uow.commit()
 
     def expire_reservations(self, command: ExpireReservations, ctx: Context) -> tuple[str, ...]:
@@ -516,14 +637,26 @@ class Fulfilment:
             if due.amount <= 0:
                 break
             part = min(due, payment.capturable)
-            self.checkout.capture_payment(
-                CapturePayment(
-                    idempotency_key=f"{shipment.id}:{payment.id}:capture",
-                    payment_id=payment.id,
-                    amount=part,
-                ),
-                ctx,
-            )
+            try:
+                result = self.checkout.capture_payment(
+                    CapturePayment(
+                        idempotency_key=f"{shipment.id}:{payment.id}:capture",
+                        payment_id=payment.id,
+                        amount=part,
+                    ),
+                    ctx,
+                )
+            except (GatewayUnavailable, ConcurrencyConflict):
+                raise  # it may work later: the outbox offers the event again
+            except FourFlowsError as error:  # retrying cannot cure it: a person must act
+                ctx.uow.rollback()
+                _note_capture_problem(ctx, order.id, shipment.id, payment.id, part, str(error))
+                continue
+            if result.outcome == "capture_declined":
+                _note_capture_problem(
+                    ctx, order.id, shipment.id, payment.id, part, result.message or "declined"
+                )
+                continue
             due = due - part
         ctx.uow.commit()
 

@@ -1131,6 +1131,115 @@ class Inventory:
         held = self._hold(reservation_id)
         return self._end(held, require_aware(at, "at"), ReservationStatus.RELEASED, reason)
 
+    def release_units(
+        self,
+        reservation_id: str,
+        lines: Mapping[str, int] | Iterable[tuple[str, int] | StockLine],
+        *,
+        reference: str,
+        at: datetime,
+        reason: str = "order changed",
+    ) -> Reservation:
+        """Give back some of the units a reservation holds (an order changed). Idempotent.
+
+        Per sku, units not yet allocated go back first, then allocated ones,
+        from the last location in the store's order back to the first. The
+        reservation is made for fewer units from then on, but never below
+        what has shipped: at most the units held and not shipped go back (a
+        sku the reservation does not hold gives back nothing), so asking for
+        more is no error and the returned reservation says what is left. A
+        reservation left with no unit to ship becomes released (fulfilled, if
+        some shipped); one no longer active holds nothing and changes nothing.
+        `NotFound` for an unknown reservation or sku. Idempotent per
+        ``reference``: the same request again returns the reservation as it
+        now stands; another request under the same reference raises
+        `IdempotencyConflict`.
+        """
+        held = self._hold(reservation_id)
+        wanted = stock_lines(lines)
+        reference = _name(reference, "a reference")
+        at = require_aware(at, "at")
+        fingerprint: tuple[object, ...] = (held.value.id, wanted)
+        if self._once("release_units", reference, fingerprint):
+            return held.value
+        value = held.value
+        if value.status in (ReservationStatus.RELEASED, ReservationStatus.EXPIRED):
+            self._done[("release_units", reference)] = fingerprint
+            return value
+        movements: list[Movement] = []
+        taken: Counter[tuple[str, str]] = Counter()
+        order = [location.id for location in reversed(self.locations)]
+        for line in wanted:
+            self.policy(line.sku)
+        given: Counter[str] = Counter()
+        for line in wanted:
+            left = given[line.sku] = min(line.quantity, value.outstanding(line.sku))
+            loose = min(left, value.unallocated(line.sku))
+            if loose:
+                movements.append(
+                    Movement(
+                        kind=MovementKind.RELEASE,
+                        sku=line.sku,
+                        location=None,
+                        quantity=loose,
+                        reference=value.id,
+                        at=at,
+                        document=reference,
+                        reason=reason,
+                    )
+                )
+                left -= loose
+            for location in order:
+                if not left:
+                    break
+                units = min(left, held.allocated[(line.sku, location)])
+                if units:
+                    taken[(line.sku, location)] += units
+                    movements.append(
+                        Movement(
+                            kind=MovementKind.RELEASE,
+                            sku=line.sku,
+                            location=location,
+                            quantity=units,
+                            reference=value.id,
+                            at=at,
+                            document=reference,
+                            reason=reason,
+                        )
+                    )
+                    left -= units
+        kept: list[ReservationLine] = []
+        for reserved in value.lines:
+            given_back = given[reserved.sku]
+            quantity = reserved.quantity - given_back
+            if quantity <= 0:
+                continue
+            # the loose units go first, and the backordered ones are among them
+            backordered = max(reserved.backordered - given_back, 0)
+            kept.append(
+                attrs.evolve(
+                    reserved,
+                    quantity=quantity,
+                    backordered=backordered,
+                    ships_by=reserved.ships_by if backordered else None,
+                )
+            )
+        for key, units in taken.items():
+            held.allocated[key] -= units
+        status: ReservationStatus = value.status
+        if all(value.shipped_units(line.sku) >= line.quantity for line in kept):
+            shipped_any = any(held.shipped.values())
+            status = ReservationStatus.FULFILLED if shipped_any else ReservationStatus.RELEASED
+        held.value = attrs.evolve(
+            value,
+            lines=tuple(kept),
+            allocations=_allocations(held.allocated),
+            status=status,
+        )
+        self._done[("release_units", reference)] = fingerprint
+        self._record(movements, at)
+        return held.value
+
     def expire_due(self, at: datetime) -> tuple[Reservation, ...]:
         """Release every active hold whose ``expires_at`` is at or before ``at``; return them."""
         at = require_aware(at, "at")
@@ -1334,7 +1443,8 @@ class StockStore(Protocol):
     without backorders is short; `IdempotencyConflict` when a key comes back
     with a different request. Idempotency keys: ``reservation_id`` for
     ``reserve``, ``shipment_id`` for ``ship``, ``reference`` for ``expect``,
-    ``receive``, ``return_to_stock``, ``adjust`` and ``write_off``;
+    ``receive``, ``return_to_stock``, ``adjust``, ``write_off`` and
+    ``release_units``;
     ``release``, ``confirm``, ``expire_due`` and ``allocate`` are idempotent
     by nature. A store backed by a remote service raises its driver's
     errors translated to `FourFlowsError` subclasses; after a timeout,
@@ -1373,6 +1483,18 @@ class StockStore(Protocol):
         self, reservation_id: str, *, at: datetime, reason: str = "canceled"
     ) -> Reservation:
         """Give back what the reservation holds and has not shipped."""
+        ...
+
+    def release_units(
+        self,
+        reservation_id: str,
+        lines: Mapping[str, int] | Iterable[tuple[str, int] | StockLine],
+        *,
+        reference: str,
+        at: datetime,
+        reason: str = "order changed",
+    ) -> Reservation:
+        """Give back some held, unshipped units (allocated or not); idempotent per reference."""
         ...
 
     def expire_due(self, at: datetime) -> tuple[Reservation, ...]:

@@ -15,8 +15,9 @@ fourflows runs the same class against `fourflows.adapters.stock.MemoryStockStore
 The suite checks what the shop relies on: a reservation holds all lines or
 none and never oversells, even when threads race for the last units; unknown
 skus, locations and reservations are named errors; only allocated units
-ship; every idempotency key does its work once; a refused call changes
-nothing; and the journal replays to the balances.
+ship; a partial release never goes below what shipped; every idempotency
+key does its work once; a refused call changes nothing; and the journal
+replays to the balances.
 """
 
 from __future__ import annotations
@@ -256,6 +257,101 @@ class StockStoreContract(abc.ABC):
         assert expired[0].status is ReservationStatus.EXPIRED
         assert store.expire_due(AT + HOLD) == ()
         assert store.summary("TEE").reserved == 2
+
+    def test_release_units_gives_back_part_of_an_allocated_hold(self) -> None:
+        """4 held and allocated, 1 given back: 3 stay allocated, 1 is free again."""
+        store = self.stocked(TEE=(5, 0), MUG=(2, 0))
+        store.reserve("res-1", "order-1", {"TEE": 4, "MUG": 1}, at=AT)
+        store.allocate("res-1", at=AT)
+        after = store.release_units("res-1", {"TEE": 1}, reference="ch-1", at=AT)
+        assert after.status is ReservationStatus.ACTIVE
+        assert (after.quantity("TEE"), after.allocated("TEE"), after.quantity("MUG")) == (3, 3, 1)
+        level = store.level("TEE", "wh-taoyuan")
+        # on hand 5, reserved 4 - 1 = 3, available 5 - 3 = 2
+        assert (level.on_hand, level.reserved, level.available) == (5, 3, 2)
+        assert store.summary("TEE").reserved == 3
+        assert store.balances() == replay(store.journal())
+
+    def test_release_units_takes_unallocated_units_first(self) -> None:
+        """3 held, 2 allocated (1 backordered): releasing 2 gives back the loose one, then 1."""
+        store = self.stocked(BOOK=(2, 0))
+        store.reserve("res-1", "order-1", {"BOOK": 3}, at=AT)
+        store.allocate("res-1", at=AT)
+        assert store.reservation("res-1").unallocated("BOOK") == 1
+        after = store.release_units("res-1", {"BOOK": 2}, reference="ch-1", at=AT)
+        assert (after.quantity("BOOK"), after.allocated("BOOK"), after.unallocated("BOOK")) == (
+            1,
+            1,
+            0,
+        )
+        assert after.lines[0].backordered == 0  # the one unit left is on the shelf
+        assert store.level("BOOK", "wh-taoyuan").reserved == 1
+        assert store.summary("BOOK").reserved == 1
+
+    def test_release_units_is_idempotent_per_reference(self) -> None:
+        """The same reference again changes nothing; another request under it is refused."""
+        store = self.stocked(TEE=(5, 0))
+        store.reserve("res-1", "order-1", {"TEE": 4}, at=AT)
+        first = store.release_units("res-1", {"TEE": 1}, reference="ch-1", at=AT)
+        journal = store.journal()
+        assert store.release_units("res-1", {"TEE": 1}, reference="ch-1", at=AT) == first
+        assert store.journal() == journal
+        self.unchanged(
+            store,
+            lambda: store.release_units("res-1", {"TEE": 2}, reference="ch-1", at=AT),
+            IdempotencyConflict,
+        )
+        store.release_units("res-1", {"TEE": 1}, reference="ch-2", at=AT)
+        assert store.summary("TEE").reserved == 2  # 4 - 1 - 1
+
+    def test_release_units_never_goes_below_what_shipped(self) -> None:
+        """3 held, 2 shipped: asking for 2 gives back the 1 not shipped; a sku not held, none."""
+        store = self.stocked(TEE=(5, 0), MUG=(5, 0))
+        store.reserve("res-1", "order-1", {"TEE": 3}, at=AT)
+        store.allocate("res-1", at=AT)
+        store.ship("res-1", "wh-taoyuan", {"TEE": 2}, shipment_id="s-1", at=AT)
+        done = store.release_units("res-1", {"TEE": 2, "MUG": 1}, reference="ch-1", at=AT)
+        assert done.status is ReservationStatus.FULFILLED  # what is left has all shipped
+        assert (done.quantity("TEE"), done.shipped_units("TEE"), done.quantity("MUG")) == (2, 2, 0)
+        summary = store.summary("TEE")
+        # 5 on hand - 2 shipped = 3, nothing held any more
+        assert (summary.on_hand, summary.reserved, summary.available) == (3, 0, 3)
+        assert store.summary("MUG").reserved == 0
+        assert store.balances() == replay(store.journal())
+
+    def test_release_units_of_everything_ends_the_reservation(self) -> None:
+        """Every unit given back: released; a released reservation changes nothing more."""
+        store = self.stocked(TEE=(5, 0))
+        store.reserve("res-1", "order-1", {"TEE": 2}, at=AT)
+        gone = store.release_units("res-1", {"TEE": 2}, reference="ch-1", at=AT)
+        assert (gone.status, gone.lines) == (ReservationStatus.RELEASED, ())
+        journal = store.journal()
+        assert store.release_units("res-1", {"TEE": 1}, reference="ch-2", at=AT) == gone
+        assert store.journal() == journal
+        assert store.summary("TEE").reserved == 0
+
+    def test_release_units_refuses_bad_requests(self) -> None:
+        """Unknown reservations and skus are named; blank references, naive times refused."""
+        store = self.stocked(TEE=(5, 0))
+        store.reserve("res-1", "order-1", {"TEE": 2}, at=AT)
+        self.unchanged(
+            store,
+            lambda: store.release_units("nope", {"TEE": 1}, reference="ch-1", at=AT),
+            NotFound,
+        )
+        self.unchanged(
+            store,
+            lambda: store.release_units("res-1", {"GHOST": 1}, reference="ch-1", at=AT),
+            NotFound,
+        )
+        for bad in (
+            lambda: store.release_units("res-1", {"TEE": 1}, reference=" ", at=AT),
+            lambda: store.release_units("res-1", {"TEE": 0}, reference="ch-1", at=AT),
+            lambda: store.release_units(
+                "res-1", {"TEE": 1}, reference="ch-1", at=AT.replace(tzinfo=None)
+            ),
+        ):
+            self.unchanged(store, bad, InvalidInput)
 
     # ------------------------------------------------------------------ allocating and shipping
 

@@ -3,6 +3,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fourflows.commerce.catalog import Product
 from fourflows.errors import InsufficientStock, InvalidInput, NotFound
@@ -263,6 +265,68 @@ class TestReservations:
         assert done.allocations == ()
         # Taipei keeps 3 - 2 = 1; the warehouse is empty.
         assert (stock.summary("TEE").on_hand, stock.level("TEE", "taipei").on_hand) == (1, 1)
+
+    def test_release_units_gives_back_the_last_location_first(self) -> None:
+        stock = inventory(TEE=(2, 3, 0))
+        stock.reserve("r1", "o1", {"TEE": 4}, at=AT)
+        stock.allocate("r1", at=AT)  # wh 2, taipei 2
+        after = stock.release_units("r1", {"TEE": 3}, reference="o1:ch-1", at=AT)
+        # taipei (ranked after wh) gives back its 2 first, then wh 1: wh keeps 2 - 1 = 1
+        assert [(a.location, a.units) for a in after.allocations] == [("wh", 1)]
+        assert (stock.level("TEE", "taipei").reserved, stock.level("TEE", "wh").reserved) == (0, 1)
+        released = [m for m in stock.journal() if m.kind is MovementKind.RELEASE]
+        assert [(m.location, m.quantity, m.document) for m in released] == [
+            ("taipei", 2, "o1:ch-1"),
+            ("wh", 1, "o1:ch-1"),
+        ]
+        assert stock.balances() == replay(stock.journal())
+
+    def test_release_units_shrinks_a_preorder_and_its_promise(self) -> None:
+        stock = inventory(GAME=(1, 0, 0))
+        held = stock.reserve("r1", "o1", {"GAME": 3}, at=AT)  # 1 on the shelf, 2 preordered
+        assert (held.lines[0].backordered, held.lines[0].ships_by) == (2, PREORDER_DATE)
+        one = stock.release_units("r1", {"GAME": 1}, reference="ch-1", at=AT)
+        assert (one.lines[0].quantity, one.lines[0].backordered) == (2, 1)
+        assert one.lines[0].ships_by == PREORDER_DATE  # one unit still waits for the release
+        none_left = stock.release_units("r1", {"GAME": 1}, reference="ch-2", at=AT)
+        assert (none_left.lines[0].backordered, none_left.lines[0].ships_by) == (0, None)
+        assert stock.summary("GAME").backordered == 0  # 1 held, 1 on hand
+
+    def test_release_units_makes_stock_available_again_without_a_stock_event(self) -> None:
+        stock = inventory(TEE=(4, 0, 0))
+        stock.reserve("r1", "o1", {"TEE": 4}, at=AT)
+        assert [type(e) for e in stock.take_events()] == [StockRanOut]
+        stock.release_units("r1", {"TEE": 2}, reference="ch-1", at=AT)
+        assert stock.summary("TEE").available == 2  # 4 on hand - 2 still held
+        assert stock.take_events() == ()  # running low or out is told; recovering is not
+
+    @given(
+        held=st.integers(min_value=1, max_value=6),
+        shipped=st.integers(min_value=0, max_value=6),
+        asked=st.integers(min_value=1, max_value=8),
+    )
+    def test_release_units_never_gives_back_shipped_or_unheld_units(
+        self, held: int, shipped: int, asked: int
+    ) -> None:
+        shipped = min(shipped, held)
+        stock = inventory(TEE=(3, 3, 0))
+        stock.reserve("r1", "o1", {"TEE": held}, at=AT)
+        stock.allocate("r1", at=AT)
+        first = stock.reservation("r1").allocations[0]
+        if shipped:
+            stock.ship(
+                "r1", first.location, {"TEE": min(shipped, first.units)}, shipment_id="s1", at=AT
+            )
+        sent = stock.reservation("r1").shipped_units("TEE")
+        after = stock.release_units("r1", {"TEE": asked}, reference="ch-1", at=AT)
+        given_back = min(asked, held - sent)
+        assert after.quantity("TEE") == held - given_back
+        assert after.shipped_units("TEE") == sent
+        assert stock.summary("TEE").reserved == held - sent - given_back
+        assert stock.summary("TEE").on_hand == 6 - sent
+        assert stock.balances() == replay(stock.journal())
+        if given_back == held - sent:
+            assert after.status in (ReservationStatus.RELEASED, ReservationStatus.FULFILLED)
 
     def test_unknown_reservations_and_skus(self) -> None:
         stock = inventory()
