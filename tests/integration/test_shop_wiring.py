@@ -4,9 +4,12 @@ import pytest
 
 from fourflows import InvalidInput
 from fourflows.adapters.fakes import RecordingNotifier
+from fourflows.adapters.tw_einvoice import InvoicePeriod, NumberRange, TaiwanInvoiceNumbering
 from fourflows.app.changes import ConfirmOrderChange, PreviewOrderChange, ProposeOrderChange
 from fourflows.app.checkout import CapturePayment, PlaceOrder, RefundPayment
 from fourflows.app.disputes import SubmitDisputeEvidence
+from fourflows.app.invoicing import Invoicing
+from fourflows.cash.invoices import Party
 from shop_fixtures import TAIPEI, make_shop, twd
 
 
@@ -118,3 +121,27 @@ def test_every_shop_keeps_balanced_books_that_agree_with_its_payments() -> None:
     # the order's own books: the sale, the capture, the refund
     assert shop.trial_balance(order_id=placed.order_id).is_balanced
     assert len(shop.ledger().entries_for(order_id=placed.order_id)) >= 3
+
+
+def test_a_shop_with_invoicing_invoices_a_paid_order_and_credits_its_refund() -> None:
+    numbering = TaiwanInvoiceNumbering(
+        [NumberRange("QF", "20260000", "20260049", InvoicePeriod(2026, 11))]
+    )
+    seller = Party(name="Fourflows Tees", country="TW", tax_id="04595257")
+    shop, _, _ = make_shop(invoicing=Invoicing(numbering, seller))
+    placed = shop.place_order(place())
+    assert placed.payment_id is not None
+    (invoice,) = shop.invoices_of(placed.order_id)
+    assert invoice.number == "QF20260000"
+    assert invoice.gross == shop.order(placed.order_id).totals.total  # 1280
+    shop.capture_payment(
+        CapturePayment(idempotency_key="cap-1", payment_id=placed.payment_id, amount=invoice.gross)
+    )
+    shop.refund_payment(
+        RefundPayment(
+            idempotency_key="r-1", payment_id=placed.payment_id, amount=twd(590), reason="return"
+        )
+    )
+    (credit,) = shop.credit_notes_of(placed.order_id)
+    assert credit.gross == twd(590)
+    assert shop.uncredited_of(placed.order_id) == ()

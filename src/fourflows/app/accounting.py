@@ -201,6 +201,7 @@ __all__ = [
     "ledger_of",
     "reconcile_shop",
     "sale_id",
+    "save_ledger",
 ]
 
 _ACCOUNTING = "accounting"
@@ -253,6 +254,11 @@ def ledger_of(uow: UnitOfWork, chart: ChartOfAccounts | None = None) -> Ledger:
     return found if isinstance(found, Ledger) else Ledger.open(chart)
 
 
+def save_ledger(uow: UnitOfWork, ledger: Ledger) -> None:
+    """Stage ``ledger`` as the shop's ledger in ``uow``; it is saved when the caller commits."""
+    _records(uow).write_record(_ACCOUNTING, _LEDGER, ledger)
+
+
 def _known_payments(uow: UnitOfWork) -> tuple[str, ...]:
     found = _records(uow).read_record(_ACCOUNTING, _PAYMENTS)
     return found if isinstance(found, tuple) else ()
@@ -298,7 +304,7 @@ def _has(ledger: Ledger, entry_id: str) -> JournalEntry | None:
 
 def _save(ctx: Context, before: Ledger, after: Ledger) -> None:
     if after is not before:
-        _records(ctx.uow).write_record(_ACCOUNTING, _LEDGER, after)
+        save_ledger(ctx.uow, after)
         ctx.uow.commit()
 
 

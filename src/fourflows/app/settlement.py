@@ -62,7 +62,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, Field
 
-from fourflows.app.accounting import ledger_of
+from fourflows.app.accounting import ledger_of, save_ledger
 from fourflows.app.checkout import _records
 from fourflows.app.commands import Command
 from fourflows.app.handlers import Context
@@ -387,7 +387,7 @@ class Settlement:
             payment_id=payment.id,
             cause=Cause.of(event),
         )
-        _records(ctx.uow).write_record("accounting", "ledger", ledger.post(entry))
+        save_ledger(ctx.uow, ledger.post(entry))
         ctx.uow.commit()
 
     # --- the provider's settlement ------------------------------------------------------------
@@ -439,6 +439,6 @@ class Settlement:
                     entry.id, recorded=known.fingerprint(), given=entry.fingerprint()
                 )
             return known
-        _records(ctx.uow).write_record("accounting", "ledger", ledger.post(entry))
+        save_ledger(ctx.uow, ledger.post(entry))
         ctx.uow.commit()
         return entry

@@ -78,13 +78,24 @@ from fourflows.app.fulfilment import (
     ShipShipment,
     TrackShipment,
     _shipment_ids,
+    capture_problems,
 )
+from fourflows.app.invoicing import (
+    Invoicing,
+    UncreditedRefund,
+    credit_notes_of,
+    invoices_of,
+    uncredited_of,
+)
+from fourflows.app.marketplace_books import MarketplaceBooks, PaySeller
 from fourflows.app.messagebus import MessageBus
 from fourflows.app.notify import merge_policies, notification_policies
 from fourflows.app.settlement import RecordSettlement, Settlement
 from fourflows.cash.dispute import Dispute
 from fourflows.cash.gateway import GatewayNotification, PaymentGateway
+from fourflows.cash.invoices import CreditNote, Invoice
 from fourflows.cash.ledger import ChartOfAccounts, Difference, JournalEntry, Ledger, TrialBalance
+from fourflows.cash.marketplace import Marketplace, SellerStatement
 from fourflows.cash.payment import Payment
 from fourflows.commerce.catalog import Catalog
 from fourflows.commerce.coupons import Coupon, CouponUsage
@@ -116,12 +127,16 @@ class Shop:
         checkout: Checkout,
         fulfilment: Fulfilment | None = None,
         accounting: Accounting | None = None,
+        marketplace_books: MarketplaceBooks | None = None,
+        invoicing: Invoicing | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
         self.checkout = checkout
         self.fulfilment = fulfilment
         self.accounting = Accounting() if accounting is None else accounting
+        self.marketplace_books = marketplace_books
+        self.invoicing = invoicing
 
     @classmethod
     def in_memory(
@@ -148,6 +163,8 @@ class Shop:
         chart: ChartOfAccounts | None = None,
         settlement: Settlement | None = None,
         b2b: B2B | None = None,
+        marketplace: Marketplace | None = None,
+        invoicing: Invoicing | None = None,
     ) -> Shop:
         """A shop over an in-memory store; a `FakeGateway` on the same clock unless given one.
 
@@ -167,7 +184,11 @@ class Shop:
         With a ``settlement``, orders in other currencies are booked in its
         currency at the rate frozen when they were placed (`fourflows.app.settlement`).
         With ``b2b``, business customers get quotes, orders on account, invoices
-        and payment terms (`fourflows.app.b2b`).
+        and payment terms (`fourflows.app.b2b`). With a ``marketplace``, each
+        capture and refund is split into seller payable and commission
+        (`fourflows.app.marketplace_books`). With ``invoicing``, paid orders
+        are invoiced and refunds credited (`fourflows.app.invoicing`); a shop
+        with ``b2b`` too must give both the same invoice numbering.
         """
         if not isinstance(catalog, Catalog):
             raise InvalidInput(f"catalog must be a Catalog, not {catalog!r}")
@@ -190,6 +211,16 @@ class Shop:
         tables = [POLICIES, accounting.policies()]
         if settlement is not None:
             tables.append(settlement.policies())
+        if invoicing is not None:
+            if b2b is not None and invoicing.numbering is not b2b.numbering:
+                raise InvalidInput(
+                    "invoicing and b2b must share one invoice numbering, or both hand out "
+                    "the same numbers"
+                )
+            tables.append(invoicing.policies())
+        books = None if marketplace is None else MarketplaceBooks(marketplace, chart=chart)
+        if books is not None:
+            tables.append(books.policies())
         fulfilment = None
         if stock is not None:
             if shipping is None:
@@ -222,6 +253,7 @@ class Shop:
                 **accounting.handlers(),
                 **({} if settlement is None else settlement.handlers()),
                 **({} if b2b is None else b2b.handlers()),
+                **({} if books is None else books.handlers()),
             },
             policies=merge_policies(*tables),
             publishers=publishers,
@@ -232,6 +264,8 @@ class Shop:
             checkout=checkout,
             fulfilment=fulfilment,
             accounting=accounting,
+            marketplace_books=books,
+            invoicing=invoicing,
         )
 
     @property
@@ -372,6 +406,12 @@ class Shop:
         assert isinstance(result, JournalEntry)
         return result
 
+    def pay_seller(self, command: PaySeller) -> JournalEntry:
+        """Pay a marketplace seller out of what the shop owes it."""
+        result = self.bus.handle(command)
+        assert isinstance(result, JournalEntry)
+        return result
+
     def record_settlement(self, command: RecordSettlement) -> JournalEntry:
         """The provider paid out a capture in the settlement currency: post it and any FX gain."""
         result = self.bus.handle(command)
@@ -383,6 +423,22 @@ class Shop:
         return self.bus.handle(command)
 
     # --- reading -----------------------------------------------------------------------------
+
+    def seller_statement(
+        self,
+        seller_id: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        currency: str | None = None,
+    ) -> SellerStatement:
+        """A marketplace seller's statement for ``start <= at < end`` (open ends: all time)."""
+        if self.marketplace_books is None:
+            raise InvalidInput("this shop has no marketplace: pass marketplace= to Shop.in_memory")
+        with self.store.unit_of_work() as uow:
+            return self.marketplace_books.statement(
+                uow, seller_id, start=start, end=end, currency=currency
+            )
 
     def ledger(self) -> Ledger:
         """The shop's double-entry ledger as committed."""
@@ -419,6 +475,26 @@ class Shop:
         result = self.bus.handle(OverdueAccounts(at=at))
         assert isinstance(result, tuple)
         return result
+
+    def invoices_of(self, order_id: str) -> tuple[Invoice, ...]:
+        """The order's invoices, first issued first (void ones included)."""
+        with self.store.unit_of_work() as uow:
+            return invoices_of(uow, order_id)
+
+    def credit_notes_of(self, order_id: str) -> tuple[CreditNote, ...]:
+        """The credit notes issued against the order's invoices, first issued first."""
+        with self.store.unit_of_work() as uow:
+            return credit_notes_of(uow, order_id)
+
+    def uncredited_of(self, order_id: str) -> tuple[UncreditedRefund, ...]:
+        """Refunds and chargebacks of the order that no credit note (fully) documents."""
+        with self.store.unit_of_work() as uow:
+            return uncredited_of(uow, order_id)
+
+    def capture_problems(self, order_id: str) -> tuple[str, ...]:
+        """Captures refused when the order's goods shipped, noted for a person to see."""
+        with self.store.unit_of_work() as uow:
+            return capture_problems(uow, order_id)
 
     def delivery_performance(self) -> DeliveryPerformance:
         """How many arrived shipments kept their promised delivery window, over all orders."""
