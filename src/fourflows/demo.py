@@ -38,7 +38,7 @@ from fourflows.money import (
 )
 from fourflows.tax import TaxTable
 
-__all__ = ["run"]
+__all__ = ["demo_shop", "run"]
 
 Out = Callable[[str], None]
 
@@ -289,6 +289,11 @@ def _fulfilment(out: Out) -> Shop:
             f"{shop.order(order_id).state}, money {shop.payment_status(order_id).value}"
         )
     return shop
+
+
+def demo_shop() -> Shop:
+    """The shop of the demo's fulfilment section, after its card and cash-on-delivery orders."""
+    return _fulfilment(lambda _: None)
 
 
 def _books(out: Out, shop: Shop) -> None:
