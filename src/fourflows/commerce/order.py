@@ -122,6 +122,7 @@ __all__ = [
     "PaymentFigures",
     "PaymentPlan",
     "PaymentStatus",
+    "ShipmentMoved",
     "SkuQuantity",
 ]
 
@@ -974,55 +975,49 @@ class LineAllocated(DomainEvent):
     allocated: int
 
 
+@attrs.frozen(kw_only=True)
+class ShipmentMoved(DomainEvent):
+    """The base of the events of a shipment of the order: its id and the units it carries."""
+
+    shipment_id: str
+    items: tuple[LineQuantity, ...]
+
+
 @domain_event(Flow.COMMERCE)
 @attrs.frozen(kw_only=True)
-class ItemsShipped(DomainEvent):
+class ItemsShipped(ShipmentMoved):
     """A shipment left with part of the order; more units remain to ship."""
 
-    shipment_id: str
-    items: tuple[LineQuantity, ...]
-
 
 @domain_event(Flow.COMMERCE)
 @attrs.frozen(kw_only=True)
-class OrderShipped(DomainEvent):
+class OrderShipped(ShipmentMoved):
     """A shipment left with the last units: every open unit has shipped."""
 
-    shipment_id: str
-    items: tuple[LineQuantity, ...]
-
 
 @domain_event(Flow.COMMERCE)
 @attrs.frozen(kw_only=True)
-class ItemsReturnedUndelivered(DomainEvent):
+class ItemsReturnedUndelivered(ShipmentMoved):
     """A shipment came back undelivered (refused, not collected): its units are off the order.
 
     ``remaining`` is the state the order lands in: ``canceled`` when no unit
     is left, else where its other units stand.
     """
 
-    shipment_id: str
-    items: tuple[LineQuantity, ...]
     reason: str
     remaining: str
 
 
 @domain_event(Flow.COMMERCE)
 @attrs.frozen(kw_only=True)
-class ItemsDelivered(DomainEvent):
+class ItemsDelivered(ShipmentMoved):
     """A shipment was delivered; other units are still on the way or not shipped."""
-
-    shipment_id: str
-    items: tuple[LineQuantity, ...]
 
 
 @domain_event(Flow.COMMERCE)
 @attrs.frozen(kw_only=True)
-class OrderDelivered(DomainEvent):
+class OrderDelivered(ShipmentMoved):
     """The last shipment was delivered: every open unit has arrived."""
-
-    shipment_id: str
-    items: tuple[LineQuantity, ...]
 
 
 @domain_event(Flow.COMMERCE)

@@ -1172,22 +1172,26 @@ class Inventory:
         for line in wanted:
             self.policy(line.sku)
         given: Counter[str] = Counter()
+
+        def release(sku: str, location: str | None, units: int) -> None:
+            movements.append(
+                Movement(
+                    kind=MovementKind.RELEASE,
+                    sku=sku,
+                    location=location,
+                    quantity=units,
+                    reference=value.id,
+                    at=at,
+                    document=reference,
+                    reason=reason,
+                )
+            )
+
         for line in wanted:
             left = given[line.sku] = min(line.quantity, value.outstanding(line.sku))
             loose = min(left, value.unallocated(line.sku))
             if loose:
-                movements.append(
-                    Movement(
-                        kind=MovementKind.RELEASE,
-                        sku=line.sku,
-                        location=None,
-                        quantity=loose,
-                        reference=value.id,
-                        at=at,
-                        document=reference,
-                        reason=reason,
-                    )
-                )
+                release(line.sku, None, loose)
                 left -= loose
             for location in order:
                 if not left:
@@ -1195,18 +1199,7 @@ class Inventory:
                 units = min(left, held.allocated[(line.sku, location)])
                 if units:
                     taken[(line.sku, location)] += units
-                    movements.append(
-                        Movement(
-                            kind=MovementKind.RELEASE,
-                            sku=line.sku,
-                            location=location,
-                            quantity=units,
-                            reference=value.id,
-                            at=at,
-                            document=reference,
-                            reason=reason,
-                        )
-                    )
+                    release(line.sku, location, units)
                     left -= units
         kept: list[ReservationLine] = []
         for reserved in value.lines:
